@@ -1,0 +1,33 @@
+# The few commands a newcomer needs. `make demo` and `make test` set everything up.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.cnnlab-installed
+
+.PHONY: demo test lint format bench clean-venv
+
+# (Re)install only when pyproject.toml changed since the last install.
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+demo: $(STAMP)  ## train LeNet-5 on MNIST and print the test accuracy
+	$(BIN)/cnnlab train --model lenet5 --dataset mnist
+
+test: $(STAMP)  ## the whole test suite
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+format: $(STAMP)
+	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks
+
+bench: $(STAMP)  ## the MNIST speed race (minutes)
+	$(BIN)/python benchmarks/mnist_speed.py
+
+clean-venv:
+	rm -rf $(VENV)

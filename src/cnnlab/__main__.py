@@ -1,0 +1,3 @@
+from cnnlab.cli import run
+
+run()

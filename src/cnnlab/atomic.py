@@ -1,0 +1,71 @@
+"""Atomic file writes: write to a temporary file in the same folder, then rename.
+
+A rename within one filesystem is atomic on POSIX, so a reader (or a crash) sees either the
+old file or the new one, never half of either. Everything a user made (run configs,
+metrics, weights, checkpoints, PNGs) is written through these helpers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success rename it onto ``path``.
+
+    >>> with atomic_path("out.bin") as tmp:   # doctest: +SKIP
+    ...     tmp.write_bytes(b"...")
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
+        with open(tmp, "rb+") as f:  # flush to disk before the rename makes it visible
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def write_with(path: str | os.PathLike, writer: Callable[[Path], Any]) -> None:
+    """Call ``writer(tmp_path)`` (e.g. ``fig.savefig`` or ``safetensors.torch.save_file``)
+    and move the result onto ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        writer(tmp)
+
+
+def append_line(path: str | os.PathLike, line: str) -> None:
+    """Append one line to a log (JSONL), rewriting it atomically.
+
+    The logs cnnlab appends to are small (one line per epoch), so rewriting keeps every
+    earlier line safe if the process dies mid-write.
+    """
+    path = Path(path)
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    write_text(path, old + line.rstrip("\n") + "\n")

@@ -1,0 +1,86 @@
+"""A whole image dataset held in memory as uint8 tensors and normalized batch by batch.
+
+MNIST is 47 MB as uint8; kept on the training device, a batch is one index-select plus one
+fused normalize, with no DataLoader, worker processes or host-device copies per step
+(the cifar10-airbench habit).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+
+import torch
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class ImageTensors:
+    images: Tensor  # (N, C, H, W) uint8
+    labels: Tensor  # (N,) int64
+    mean: tuple[float, ...]  # per channel, in [0, 1] pixel units
+    std: tuple[float, ...]  # per channel, in [0, 1] pixel units
+    classes: tuple[str, ...]  # class names, indexed by label
+    name: str = ""  # dataset name, e.g. "mnist"
+
+    def __post_init__(self) -> None:
+        assert self.images.dtype == torch.uint8 and self.images.ndim == 4, (self.images.dtype, self.images.shape)
+        assert self.labels.shape == (self.images.shape[0],), (self.labels.shape, self.images.shape)
+        assert len(self.mean) == len(self.std) == self.images.shape[1], (self.mean, self.std, self.images.shape)
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of one image."""
+        return tuple(self.images.shape[1:])  # type: ignore[return-value]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def device(self) -> torch.device:
+        return self.images.device
+
+    def to(self, device: torch.device | str) -> ImageTensors:
+        return replace(self, images=self.images.to(device), labels=self.labels.to(device))
+
+    def subset(self, index: Tensor | slice) -> ImageTensors:
+        return replace(self, images=self.images[index], labels=self.labels[index])
+
+    def normalize(self, x: Tensor) -> Tensor:
+        """uint8 (N, C, H, W) -> float32, (x/255 - mean) / std per channel."""
+        # one multiply-add: x * (1 / (255 std)) - mean / std
+        scale = torch.tensor([1.0 / (255.0 * s) for s in self.std], device=x.device).view(1, -1, 1, 1)
+        shift = torch.tensor([m / s for m, s in zip(self.mean, self.std)], device=x.device).view(1, -1, 1, 1)
+        return torch.addcmul(-shift, x.float(), scale)
+
+    def batches(
+        self,
+        batch_size: int,
+        shuffle: bool = False,
+        generator: torch.Generator | None = None,
+        augment: Callable[[Tensor, torch.Generator | None], Tensor] | None = None,
+        memory_format: torch.memory_format = torch.contiguous_format,
+        start: int = 0,
+    ) -> Iterator[tuple[Tensor, Tensor]]:
+        """Yield normalized (x (B, C, H, W) float32, y (B,) int64) batches, the last one short.
+
+        ``shuffle`` draws a permutation from ``generator`` (a CPU generator, so seeded runs
+        are the same on every device); ``augment`` maps a uint8 batch to a uint8 batch;
+        ``start`` skips the first batches (used to resume mid-epoch).
+        """
+        n = len(self)
+        order = torch.randperm(n, generator=generator).to(self.device) if shuffle else None
+        for i in range(start * batch_size, n, batch_size):
+            idx = order[i : i + batch_size] if order is not None else slice(i, i + batch_size)
+            x = self.images[idx]  # (B, C, H, W) uint8
+            if augment is not None:
+                x = augment(x, generator)
+            x = self.normalize(x).contiguous(memory_format=memory_format)  # (B, C, H, W) float32
+            yield x, self.labels[idx]
+
+    def num_batches(self, batch_size: int) -> int:
+        return -(-len(self) // batch_size)

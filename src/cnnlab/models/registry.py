@@ -1,0 +1,91 @@
+"""The model registry: every model cnnlab can build, by name.
+
+A :class:`ModelSpec` says how to build a model and what input it accepts; ``create`` builds
+one and ``check_input`` turns a mismatch between model and data into one line that says
+what to do instead.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from torch import nn
+
+from cnnlab.errors import CnnlabError
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str  # registry name, e.g. "lenet5"
+    build: Callable[..., nn.Module]  # build(num_classes=, in_channels=, input_size=, **kw)
+    summary: str  # one line for `cnnlab models`
+    input_shape: tuple[int, int, int] | None = None  # (C, H, W) it requires; None: adapts to the data
+    min_size: int = 1  # smallest H and W it accepts when it adapts
+    recipe: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))  # training defaults
+    alternative: str = ""  # what to use instead when the input does not fit
+
+    def check_input(self, in_channels: int, input_size: tuple[int, int], source: str = "the data") -> None:
+        """Raise a one-line :class:`CnnlabError` if this model cannot take such input."""
+        c, (h, w) = in_channels, input_size
+        if self.input_shape is not None and (c, h, w) != self.input_shape:
+            ec, eh, ew = self.input_shape
+            hint = f"use {self.alternative} or --resize {eh}" if self.alternative else f"use --resize {eh}"
+            raise CnnlabError(f"{self.name} expects {ec}×{eh}×{ew} input and {source} gives {c}×{h}×{w}; {hint}")
+        if min(h, w) < self.min_size:
+            raise CnnlabError(
+                f"{self.name} needs inputs of at least {self.min_size}×{self.min_size} and {source} gives {h}×{w}; "
+                f"use --resize {self.min_size} or a model for small inputs (cnnlab models)"
+            )
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+
+
+def register(spec: ModelSpec) -> ModelSpec:
+    assert spec.name not in _REGISTRY, f"model {spec.name!r} registered twice"
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def list_models() -> list[str]:
+    """Names of every registered model, in registration order."""
+    return list(_REGISTRY)
+
+
+def get_spec(name: str) -> ModelSpec:
+    if name not in _REGISTRY:
+        close = difflib.get_close_matches(name, _REGISTRY, n=3)
+        hint = f"did you mean {', '.join(close)}? " if close else ""
+        raise CnnlabError(f"unknown model {name!r}; {hint}run `cnnlab models` to list them ({', '.join(_REGISTRY)})")
+    return _REGISTRY[name]
+
+
+def create(
+    name: str,
+    num_classes: int = 10,
+    in_channels: int | None = None,
+    input_size: tuple[int, int] | int | None = None,
+    **kwargs: Any,
+) -> nn.Module:
+    """Build a registered model for inputs of ``in_channels``×``input_size`` and ``num_classes`` outputs.
+
+    Defaults to the model's own input shape (or 1×28×28 for models that adapt).
+
+    >>> model = create("lenet5")
+    >>> sum(p.numel() for p in model.parameters())
+    61706
+    """
+    spec = get_spec(name)
+    if isinstance(input_size, int):
+        input_size = (input_size, input_size)
+    default = spec.input_shape or (1, 28, 28)
+    in_channels = default[0] if in_channels is None else in_channels
+    input_size = tuple(default[1:]) if input_size is None else tuple(input_size)
+    if num_classes < 1:
+        raise CnnlabError(f"num_classes must be at least 1, got {num_classes}")
+    spec.check_input(in_channels, input_size)
+    return spec.build(num_classes=num_classes, in_channels=in_channels, input_size=input_size, **kwargs)

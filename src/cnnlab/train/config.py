@@ -1,0 +1,65 @@
+"""The training configuration: one frozen dataclass, stored in every run folder."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from cnnlab.errors import CnnlabError
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: str = "lenet5"  # registry name (`cnnlab models`)
+    dataset: str = "mnist"  # mnist | fashion-mnist
+    epochs: int = 5  # passes over the training set
+    batch_size: int = 128  # images per optimizer step
+    lr: float = 3e-3  # peak learning rate (of the one-cycle schedule)
+    optimizer: str = "adamw"  # adamw | sgd (Nesterov momentum)
+    momentum: float = 0.9  # SGD momentum; AdamW's beta1
+    weight_decay: float = 0.0  # decoupled weight decay (AdamW) or L2 (SGD)
+    schedule: str = "onecycle"  # onecycle | cosine | constant
+    warmup: float = 0.25  # fraction of all steps spent warming up (onecycle, cosine)
+    label_smoothing: float = 0.1  # cross-entropy target smoothing; 0 for plain cross-entropy
+    augment: str = "none"  # training augmentation (`cnnlab.data.augment`): none | shift
+    seed: int = 0  # seeds weights, shuffling and augmentation; CPU runs repeat to the last digit
+    device: str = "auto"  # auto | cpu | cuda[:N] | mps
+    data_dir: str | None = None  # where datasets live (else $CNNLAB_DATA, else ~/.cache/cnnlab)
+    channels_last: bool = True  # NHWC activations: faster conv kernels on CPU (oneDNN) and GPU
+    eval_batch_size: int = 1000  # images per evaluation forward pass
+    train_subset: int = 0  # train on the first N training images only (0: all); for quick tests
+    sync_every: int = 25  # steps between host reads of the loss (progress bar, divergence check)
+    threads: int = 0  # CPU threads for torch (0: torch's default, one per physical core)
+
+    def __post_init__(self) -> None:
+        rules = [  # (field, ok, what it must be)
+            ("epochs", self.epochs >= 1, "at least 1"),
+            ("batch_size", self.batch_size >= 1, "at least 1"),
+            ("lr", self.lr > 0, "positive"),
+            ("optimizer", self.optimizer in ("adamw", "sgd"), "adamw or sgd"),
+            ("schedule", self.schedule in ("onecycle", "cosine", "constant"), "onecycle, cosine or constant"),
+            ("warmup", 0 <= self.warmup < 1, "in [0, 1)"),
+            ("label_smoothing", 0 <= self.label_smoothing < 1, "in [0, 1)"),
+            ("weight_decay", self.weight_decay >= 0, "non-negative"),
+            ("train_subset", self.train_subset >= 0, "non-negative"),
+            ("sync_every", self.sync_every >= 1, "at least 1"),
+            ("eval_batch_size", self.eval_batch_size >= 1, "at least 1"),
+            ("threads", self.threads >= 0, "non-negative"),
+        ]
+        for name, ok, rule in rules:
+            if not ok:
+                flag = "--" + name.replace("_", "-")
+                raise CnnlabError(f"{flag} must be {rule}, got {getattr(self, name)!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        """Rebuild a stored config; fields this version does not know are an error."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise CnnlabError(f"config has unknown fields {unknown}; was it written by a newer cnnlab?")
+        return cls(**d)

@@ -1,0 +1,71 @@
+"""Loss and accuracy curves of a run, as a PNG."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from cnnlab import atomic
+
+
+def plot_curves(
+    metrics: list[dict[str, Any]],
+    path: Path,
+    title: str = "",
+    label_smoothing: float = 0.0,
+    reference: tuple[float, str] | None = None,
+) -> None:
+    """Two panels: training loss (per sync window) with train/test loss per epoch; test accuracy.
+
+    ``reference`` = (accuracy in [0, 1], label) draws a dashed line, e.g. the lecture's 98.9%.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4), dpi=110)
+    # the within-epoch loss trace, spread evenly over each epoch
+    xs, ys = [], []
+    for row in metrics:
+        trace = row.get("train_loss_trace") or []
+        for i, v in enumerate(trace):
+            xs.append(row["epoch"] - 1 + (i + 1) / len(trace))
+            ys.append(v)
+    epochs = [row["epoch"] for row in metrics]
+    smoothed = f", label smoothing {label_smoothing:g}" if label_smoothing else ""
+    if xs:
+        ax_loss.plot(xs, ys, color="tab:blue", alpha=0.35, lw=1, label=f"train loss (running{smoothed})")
+    ax_loss.plot(
+        epochs, [r["train_loss"] for r in metrics], "o-", color="tab:blue", label=f"train loss (epoch mean{smoothed})"
+    )
+    ax_loss.plot(epochs, [r["test_loss"] for r in metrics], "s-", color="tab:orange", label="test loss")
+    ax_loss.set_xlabel("epoch")
+    ax_loss.set_ylabel("cross-entropy")
+    ax_loss.set_yscale("log")
+    ax_loss.legend()
+    ax_loss.grid(alpha=0.3)
+    ax_acc.plot(epochs, [100 * r["test_accuracy"] for r in metrics], "s-", color="tab:green", label="test accuracy")
+    for r, e in zip(metrics, epochs):
+        ax_acc.annotate(
+            f"{100 * r['test_accuracy']:.2f}",
+            (e, 100 * r["test_accuracy"]),
+            textcoords="offset points",
+            xytext=(0, 6),
+            ha="center",
+            fontsize=8,
+        )
+    if reference is not None:
+        ax_acc.axhline(100 * reference[0], color="gray", ls="--", lw=1, label=reference[1])
+    ax_acc.margins(x=0.08, y=0.15)
+    for ax in (ax_loss, ax_acc):
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    ax_acc.set_xlabel("epoch")
+    ax_acc.set_ylabel("test accuracy (%)")
+    ax_acc.grid(alpha=0.3)
+    ax_acc.legend(loc="lower right")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    atomic.write_with(path, lambda tmp: fig.savefig(tmp, format="png"))
+    plt.close(fig)
