@@ -27,6 +27,7 @@ class ModelSpec:
     min_size: int = 1  # smallest H and W it accepts when it adapts
     recipe: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))  # training defaults
     alternative: str = ""  # what to use instead when the input does not fit
+    num_classes: int = 10  # default number of outputs (1000 for the ImageNet models)
 
     def check_input(self, in_channels: int, input_size: tuple[int, int], source: str = "the data") -> None:
         """Raise a one-line :class:`CnnlabError` if this model cannot take such input."""
@@ -66,14 +67,15 @@ def get_spec(name: str) -> ModelSpec:
 
 def create(
     name: str,
-    num_classes: int = 10,
+    num_classes: int | None = None,
     in_channels: int | None = None,
     input_size: tuple[int, int] | int | None = None,
     **kwargs: Any,
 ) -> nn.Module:
     """Build a registered model for inputs of ``in_channels``×``input_size`` and ``num_classes`` outputs.
 
-    Defaults to the model's own input shape (or 1×28×28 for models that adapt).
+    Defaults to the model's own input shape (or 1×28×28 for models that adapt) and class
+    count (10, or 1000 for the ImageNet models).
 
     >>> model = create("lenet5")
     >>> sum(p.numel() for p in model.parameters())
@@ -85,6 +87,7 @@ def create(
     default = spec.input_shape or (1, 28, 28)
     in_channels = default[0] if in_channels is None else in_channels
     input_size = tuple(default[1:]) if input_size is None else tuple(input_size)
+    num_classes = spec.num_classes if num_classes is None else num_classes
     if num_classes < 1:
         raise CnnlabError(f"num_classes must be at least 1, got {num_classes}")
     spec.check_input(in_channels, input_size)

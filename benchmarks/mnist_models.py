@@ -1,0 +1,85 @@
+"""The model zoo's accuracy targets (issue 4), on this machine's CPU, with the default recipes.
+
+mnist-fast    MNIST ≥ 99.0% with ≤ 8 s of training              (3 seeds)
+lenet5-1998   MNIST ≥ 99.05% (the paper's 0.95% test error)
+mnist-best    MNIST ≥ 99.6% within 15 minutes of training       (one model, no ensemble)
+mnist-best    Fashion-MNIST ≥ 93.5% within 15 minutes
+
+python benchmarks/mnist_models.py                   # all (~35 min on 2 cores)
+python benchmarks/mnist_models.py --only mnist-fast
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+from pathlib import Path
+
+import common  # noqa: F401
+from cnnlab.train.run import config_for, run_training
+from cnnlab.train.run_dir import RunDir
+
+TARGETS = [  # (name, model, dataset, seeds, min accuracy, max train seconds)
+    ("mnist-fast", "mnist-fast", "mnist", [0, 1, 2], 0.990, 8.0),
+    ("lenet5-1998", "lenet5-1998", "mnist", [0], 0.9905, None),
+    ("mnist-best", "mnist-best", "mnist", [0], 0.996, 900.0),
+    ("fashion", "mnist-best", "fashion-mnist", [0], 0.935, 900.0),
+]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", nargs="+", choices=[t[0] for t in TARGETS])
+    ap.add_argument("--out")
+    args = ap.parse_args()
+    rows = []
+    for label, model, dataset, seeds, min_acc, max_s in TARGETS:
+        if args.only and label not in args.only:
+            continue
+        for seed in seeds:
+            tmp = Path(tempfile.mkdtemp(prefix="cnnlab-zoo-"))
+            cfg = config_for(model, dataset=dataset, seed=seed, device="cpu")
+            print(f"{model} on {dataset}, seed {seed}: {cfg.epochs} epochs", flush=True)
+            summary = run_training(cfg, out=tmp / "run", quiet=True, echo=lambda s: print("  " + s, flush=True))
+            metrics = RunDir(tmp / "run").read_metrics()
+            shutil.rmtree(tmp)
+            ok = summary["test_accuracy"] >= min_acc and (max_s is None or summary["train_seconds"] <= max_s)
+            rows.append(
+                {
+                    "target": label,
+                    "model": model,
+                    "dataset": dataset,
+                    "seed": seed,
+                    "epochs": summary["epochs"],
+                    "params": summary["params"],
+                    "test_accuracy": summary["test_accuracy"],
+                    "accuracy": 100 * summary["test_accuracy"],
+                    "train_seconds": summary["train_seconds"],
+                    "best_epoch_accuracy": max(m["test_accuracy"] for m in metrics),
+                    "goal": f">= {100 * min_acc:.2f}%" + (f", <= {max_s:g} s" if max_s else ""),
+                    "met": ok,
+                    "config": cfg.to_dict(),
+                }
+            )
+    print()
+    common.print_table(
+        rows,
+        [
+            ("target", "target", ""),
+            ("model", "model", ""),
+            ("dataset", "dataset", ""),
+            ("seed", "seed", "d"),
+            ("epochs", "epochs", "d"),
+            ("params", "params", ","),
+            ("accuracy", "test acc %", ".2f"),
+            ("train_seconds", "train s", ".1f"),
+            ("goal", "goal", ""),
+            ("met", "met", ""),
+        ],
+    )
+    common.write_json("mnist_models", {"rows": rows, "all_met": all(r["met"] for r in rows)}, args.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Runnable experiments that test the lecture's claims."""

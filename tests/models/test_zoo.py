@@ -1,0 +1,93 @@
+"""Every registered model: builds, runs forward and backward, and trains when it fits the data."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from cnnlab.errors import CnnlabError
+from cnnlab.models import create, get_spec, list_models
+from cnnlab.models.lenet1998 import C3_TABLE
+from cnnlab.train.run import config_for, run_training
+from tests.conftest import assert_one_line_error, run_cli
+
+PUBLISHED_PARAMS = {
+    "alexnet": 61_100_840,
+    "googlenet": 6_624_904,
+    "resnet18": 11_689_512,
+    "resnet34": 21_797_672,
+    "resnet50": 25_557_032,
+    "resnet101": 44_549_160,
+    "resnet152": 60_192_808,
+    "lenet5": 61_706,
+    "lenet5-1998": 60_000,
+}
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_forward_backward_smoke(name):
+    spec = get_spec(name)
+    c, h, w = spec.input_shape or (1, 28, 28)
+    torch.manual_seed(0)
+    model = create(name)
+    model.train()
+    out = model(torch.randn(2, c, h, w))
+    assert out.shape == (2, spec.num_classes)
+    assert torch.isfinite(out).all()
+    out.square().mean().backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert grads and all(g is not None and torch.isfinite(g).all() for g in grads)
+    if name in PUBLISHED_PARAMS:
+        assert sum(p.numel() for p in model.parameters()) == PUBLISHED_PARAMS[name]
+
+
+@pytest.mark.parametrize("name", ["alexnet-small", "resnet18-small", "mnist-best"])
+def test_small_variants_take_32x32_colour(name):
+    assert create(name, in_channels=3, input_size=32, num_classes=100)(torch.randn(2, 3, 32, 32)).shape == (2, 100)
+
+
+def test_every_layer_has_a_readable_name():
+    for name in list_models():
+        for module_name, _ in create(name).named_modules():
+            assert " " not in module_name
+
+
+def test_lenet1998_connection_table_is_table_one():
+    # LeCun et al. 1998, Table I: rows are S2 maps, columns C3 maps (X = connected)
+    table = [
+        "X...XXX..XXXX.XX",
+        "XX...XXX..XXXX.X",
+        "XXX...XXX..X.XXX",
+        ".XXX..XXXX..X.XX",
+        "..XXX..XXXX.XX.X",
+        "...XXX..XXXX.XXX",
+    ]
+    assert [tuple(i for i in range(6) if table[i][j] == "X") for j in range(16)] == [tuple(sorted(t)) for t in C3_TABLE]
+    model = create("lenet5-1998")
+    assert not any(name.startswith("output") for name, _ in model.named_parameters())  # RBF centres are fixed
+    dense = model.C3.dense_weight()
+    assert (dense.abs().sum((2, 3)) > 0).sum().item() == 60  # 60 of the 96 map pairs are connected
+
+
+MNIST_MODELS = [n for n in list_models() if get_spec(n).input_shape is None]
+
+
+@pytest.mark.parametrize("name", MNIST_MODELS)
+def test_train_runs_for_every_model_that_fits_mnist(name, tmp_path):
+    cfg = config_for(name, epochs=1, train_subset=64, test_subset=64, batch_size=32, device="cpu")
+    summary = run_training(cfg, out=tmp_path / name, quiet=True, echo=lambda s: None)
+    assert summary["status"] == "finished" and 0 <= summary["test_accuracy"] <= 1
+
+
+def test_imagenet_models_refuse_mnist_with_a_hint():
+    with pytest.raises(
+        CnnlabError,
+        match=r"googlenet expects 3×224×224 input and mnist gives 1×28×28; use resnet18-small or --resize 224",
+    ):
+        run_training(config_for("googlenet", epochs=1, device="cpu"), quiet=True, echo=lambda s: None)
+    assert_one_line_error(run_cli("train", "--model", "resnet50", "--quiet"), "resnet50 expects 3×224×224")
+
+
+def test_pretrained_weights_need_1000_classes():
+    with pytest.raises(CnnlabError, match="pretrained resnet18 weights have 1000 ImageNet classes, not 10"):
+        create("resnet18", num_classes=10, weights="DEFAULT")
