@@ -1,0 +1,89 @@
+"""``cnnlab size``: units, weights, connections, compute and memory per layer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from cnnlab import atomic
+from cnnlab.cli.app import app
+from cnnlab.cli.output import info
+from cnnlab.errors import CnnlabError
+
+FORMATS = ("table", "markdown", "csv", "json")
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(s) for s in text.replace("x", ",").replace("×", ",").split(","))
+    except ValueError:
+        raise CnnlabError(f"--input {text!r} is not a shape; write C,H,W, e.g. 3,224,224") from None
+    if len(shape) != 3 or min(shape) < 1:
+        raise CnnlabError(f"--input {text!r} must be three positive sizes C,H,W, e.g. 1,28,28")
+    return shape
+
+
+def model_for(target: str, input_text: str | None):
+    """(model, name, input shape) from a registry name or a run folder."""
+    from cnnlab.models import get_spec
+
+    path = Path(target)
+    if path.is_dir():
+        from cnnlab.train.run import load_run
+
+        model, cfg, run = load_run(path, device="cpu")
+        _, args = run.read_config()
+        default = (args["in_channels"], *args["input_size"])
+        name = f"{cfg.model} ({path.name})"
+    else:
+        spec = get_spec(target)
+        default = spec.input_shape or (1, 28, 28)
+        name = target
+        model = None
+    shape = parse_shape(input_text) if input_text else tuple(default)
+    if model is None:
+        spec.check_input(shape[0], shape[1:], source=f"--input {','.join(map(str, shape))}")
+        model = spec.build(num_classes=spec.num_classes, in_channels=shape[0], input_size=shape[1:])
+    return model, name, shape
+
+
+@app.command()
+def size(
+    model: Annotated[str, typer.Argument(help="A model name (cnnlab models) or a run folder.")],
+    input: Annotated[Optional[str], typer.Option("--input", help="Input C,H,W [the model's own].")] = None,
+    batch: Annotated[int, typer.Option(help="Batch size for the memory figures.")] = 1,
+    no_bias: Annotated[
+        bool, typer.Option("--no-bias", help="Leave biases out of weights and connections (as the lecture's table).")
+    ] = False,
+    format: Annotated[str, typer.Option("--format", "-f", help="table, markdown, csv or json.")] = "table",
+    out: Annotated[
+        Optional[Path], typer.Option("--out", "-o", help="Write the report to FILE instead of stdout.")
+    ] = None,
+    plot: Annotated[
+        Optional[Path], typer.Option(help="Also write a PNG of units, connections and weights per layer.")
+    ] = None,
+) -> None:
+    """Per-layer size of a model: the lecture's units, weights and connections, plus MACs and memory.
+
+    Example: cnnlab size lenet5 --no-bias
+    """
+    from cnnlab.size import analyze
+    from cnnlab.size.plot import plot_report
+
+    if format not in FORMATS:
+        raise CnnlabError(f"--format {format!r} is not one of {', '.join(FORMATS)}")
+    net, name, shape = model_for(model, input)
+    report = analyze(net, shape, batch=batch, count_bias=not no_bias, name=name)
+    text = {"table": report.to_table, "markdown": report.to_markdown, "csv": report.to_csv, "json": report.to_json}[
+        format
+    ]()
+    if out:
+        atomic.write_text(out, text)
+        info(f"wrote {out}")
+    else:
+        print(text, end="" if text.endswith("\n") else "\n")
+    if plot:
+        plot_report(report, plot)
+        info(f"wrote {plot}", to_stderr=out is None and format in ("json", "csv"))

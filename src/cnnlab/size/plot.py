@@ -1,0 +1,53 @@
+"""Per-layer units, connections and weights as bars on a log scale (the lecture's
+"Conclusions?" slide: most units and connections in the conv layers, most weights in the
+fully connected ones)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from cnnlab import atomic
+from cnnlab.size.report import SizeReport
+
+MAX_BARS = 60  # wider models are shown by their largest layers, in order
+
+
+def plot_report(report: SizeReport, path: str | Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    layers = report.layers
+    if len(layers) > MAX_BARS:
+        keep = set(np.argsort([-r["connections"] for r in layers])[:MAX_BARS])
+        layers = [r for i, r in enumerate(layers) if i in keep]
+    names = [r["name"] for r in layers]
+    metrics = [("units", "tab:blue"), ("connections", "tab:orange"), ("weights", "tab:green")]
+    x = np.arange(len(layers))
+    width = 0.27
+    fig, ax = plt.subplots(figsize=(max(7, 0.45 * len(layers) + 3), 4.8), dpi=110)
+    for i, (key, color) in enumerate(metrics):
+        values = np.array([max(r[key], 0) for r in layers], dtype=float)
+        ax.bar(x + (i - 1) * width, np.where(values > 0, values, np.nan), width, label=key, color=color)
+    conv = [i for i, r in enumerate(layers) if r["type"].startswith("conv")]
+    for i in conv:
+        ax.axvspan(i - 0.45, i + 0.45, color="0.93", zorder=0)
+    ax.set_yscale("log")
+    ax.set_xticks(
+        x, names, rotation=60 if len(layers) > 8 else 0, ha="right" if len(layers) > 8 else "center", fontsize=8
+    )
+    ax.set_ylabel("count (log scale)")
+    r = report.rules_of_thumb
+    ax.set_title(
+        f"{report.model}\nconv layers (shaded) hold {100 * r['conv_share_of_units']:.0f}% of units, "
+        f"{100 * r['conv_share_of_connections']:.0f}% of connections; FC layers {100 * r['fc_share_of_weights']:.0f}% of weights",
+        fontsize=10,
+    )
+    ax.legend()
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    atomic.write_with(path, lambda tmp: fig.savefig(tmp, format="png"))
+    plt.close(fig)
