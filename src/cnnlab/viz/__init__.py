@@ -1,0 +1,22 @@
+"""What networks learn (lecture 9): filters, dataset examples, feature visualization by
+gradient ascent, and saliency, for any cnnlab or torchvision model, addressed by layer name."""
+
+from cnnlab.viz import objectives
+from cnnlab.viz.examples import top_examples
+from cnnlab.viz.layers import capture, get_layer, layer_names, layer_table
+from cnnlab.viz.receptive_field import receptive_fields
+from cnnlab.viz.render import RenderConfig, render
+from cnnlab.viz.saliency import saliency_map
+
+__all__ = [
+    "RenderConfig",
+    "capture",
+    "get_layer",
+    "layer_names",
+    "layer_table",
+    "objectives",
+    "receptive_fields",
+    "render",
+    "saliency_map",
+    "top_examples",
+]

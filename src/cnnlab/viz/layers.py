@@ -1,0 +1,101 @@
+"""Addressing a model's layers by module name, and capturing their activations."""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+from collections.abc import Iterator
+
+import torch
+from torch import Tensor, nn
+
+from cnnlab.errors import CnnlabError
+
+
+def layer_names(model: nn.Module) -> list[str]:
+    """Every named submodule, in definition order (the names ``--layer`` accepts)."""
+    return [name for name, _ in model.named_modules() if name]
+
+
+def get_layer(model: nn.Module, name: str) -> nn.Module:
+    modules = dict(model.named_modules())
+    if name not in modules or not name:
+        names = layer_names(model)
+        close = sorted(difflib.get_close_matches(name, names, n=3, cutoff=0.5), key=names.index)
+        hint = f"did you mean {', '.join(close)}? " if close else ""
+        shown = ", ".join(names[:40]) + (" …" if len(names) > 40 else "")
+        raise CnnlabError(
+            f"no layer {name!r} in {type(model).__name__}; {hint}layers: {shown} (`cnnlab viz layers MODEL` lists them all)"
+        )
+    return modules[name]
+
+
+def check_channel(name: str, output: Tensor, channel: int) -> None:
+    channels = output.shape[1] if output.ndim >= 2 else 1
+    if not 0 <= channel < channels:
+        raise CnnlabError(
+            f"channel {channel} is out of range for layer {name!r}, which has {channels} channels (0-{channels - 1})"
+        )
+
+
+@contextlib.contextmanager
+def capture(model: nn.Module, names: list[str]) -> Iterator[dict[str, Tensor]]:
+    """Record the outputs of the named layers during the forward passes run inside the block.
+
+    >>> with capture(model, ["C3"]) as acts:      # doctest: +SKIP
+    ...     model(x)
+    >>> acts["C3"].shape                          # doctest: +SKIP
+    """
+    acts: dict[str, Tensor] = {}
+    handles = []
+    for name in dict.fromkeys(names):
+        layer = get_layer(model, name)
+
+        def hook(module, inputs, output, name=name):
+            acts[name] = output[0] if isinstance(output, (tuple, list)) else output
+
+        handles.append(layer.register_forward_hook(hook))
+    try:
+        yield acts
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def layer_table(model: nn.Module, input_shape: tuple[int, ...]) -> list[dict]:
+    """Name, type, output shape and parameter count of every layer, from one forward pass on meta tensors."""
+    shapes: dict[str, tuple[int, ...]] = {}
+
+    def record(module, inputs, output, name: str) -> None:  # must return None: a value would replace the output
+        out = output[0] if isinstance(output, (tuple, list)) else output
+        if isinstance(out, Tensor):
+            shapes.setdefault(name, tuple(out.shape[1:]))
+
+    handles = [
+        module.register_forward_hook(lambda m, i, o, name=name: record(m, i, o, name))
+        for name, module in model.named_modules()
+        if name
+    ]
+    state = {
+        k: torch.empty_like(v, device="meta")
+        for k, v in {**dict(model.named_parameters()), **dict(model.named_buffers())}.items()
+    }
+    was = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            torch.func.functional_call(model, state, (torch.zeros(1, *input_shape, device="meta"),), strict=False)
+    finally:
+        model.train(was)
+        for h in handles:
+            h.remove()
+    return [
+        {
+            "name": name,
+            "type": type(m).__name__,
+            "output_shape": list(shapes.get(name, ())),
+            "params": sum(p.numel() for p in m.parameters(recurse=False)),
+        }
+        for name, m in model.named_modules()
+        if name
+    ]

@@ -1,0 +1,154 @@
+"""Feature visualization by gradient ascent on the input (Olah et al., Distill 2017).
+
+Start from noise and repeatedly change the image to increase an objective: the model's
+weights are frozen (no gradients computed for them), the image is parameterized (``param.py``),
+transformed at random each step (``transforms.py``), normalized as the model's training data
+was, and optimized with Adam. Snapshots at chosen steps (the lecture's slide: 0, 4, 48, 2048)
+show the image forming.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cnnlab.errors import CnnlabError
+from cnnlab.viz.layers import capture, check_channel, get_layer
+from cnnlab.viz.objectives import OUTPUT, Objective
+from cnnlab.viz.param import make_param
+from cnnlab.viz.transforms import standard
+
+DEFAULT_SNAPSHOTS = (0, 4, 48, 2048)
+
+
+@dataclass(frozen=True)
+class RenderConfig:
+    steps: int = 512  # optimization steps
+    lr: float = 0.05  # Adam's learning rate on the parameterization
+    snapshots: tuple[int, ...] = DEFAULT_SNAPSHOTS  # steps to keep images of (beyond `steps` are dropped)
+    batch: int = 1  # images optimized together (use with a diversity term)
+    param: str = "fourier"  # fourier | pixels
+    decorrelate: bool = True  # colour decorrelation (3-channel inputs)
+    transforms: bool = True  # transformation robustness
+    seed: int = 0
+
+
+@dataclass
+class RenderResult:
+    snapshots: dict[int, np.ndarray]  # step -> (B, C, H, W) in [0, 1]
+    start_value: float  # objective (batch mean) on the initial image, no transforms
+    end_value: float  # objective on the final image, no transforms
+    history: list[float] = field(default_factory=list)  # objective per step (with transforms)
+    seconds: float = 0.0
+
+    @property
+    def final(self) -> np.ndarray:
+        return self.snapshots[max(self.snapshots)]
+
+
+@contextlib.contextmanager
+def frozen(model: nn.Module):
+    """Eval mode and no weight gradients for the duration; restored afterwards."""
+    was = model.training
+    flags = [p.requires_grad for p in model.parameters()]
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    try:
+        yield model
+    finally:
+        model.train(was)
+        for p, f in zip(model.parameters(), flags):
+            p.requires_grad_(f)
+
+
+class _Runner:
+    """One model call with the objective's layers captured."""
+
+    def __init__(self, model: nn.Module, objective: Objective, input_shape, mean, std, device) -> None:
+        self.model, self.objective = model, objective
+        self.layers = sorted(objective.layers - {OUTPUT})
+        for name in self.layers:
+            get_layer(model, name)  # fail early with the list of layer names
+        self.size = tuple(input_shape[1:])
+        self.mean = torch.tensor(mean, device=device).view(1, -1, 1, 1)
+        self.std = torch.tensor(std, device=device).view(1, -1, 1, 1)
+
+    def __call__(self, image: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        if tuple(x.shape[-2:]) != self.size:  # transforms changed the size; models with a fixed input need it back
+            x = F.interpolate(x, size=self.size, mode="bilinear", align_corners=False)
+        x = (x - self.mean) / self.std
+        with capture(self.model, self.layers) as acts:
+            out = self.model(x)
+        acts[OUTPUT] = out
+        return self.objective(acts, image)  # (B,)
+
+
+def render(
+    model: nn.Module,
+    objective: Objective,
+    input_shape: tuple[int, ...],
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    cfg: RenderConfig = RenderConfig(),
+    progress=None,
+) -> RenderResult:
+    """Optimize images to maximize ``objective``; ``input_shape`` is the model's (C, H, W),
+    ``mean``/``std`` its input normalization (per channel, in [0, 1] units)."""
+    if cfg.steps < 0:
+        raise CnnlabError(f"--steps must be non-negative, got {cfg.steps}")
+    device = next(model.parameters()).device
+    c, h, w = input_shape
+    param = make_param(cfg.param, (cfg.batch, c, h, w), cfg.seed, device, cfg.decorrelate)
+    transform = standard(max(h, w)) if cfg.transforms else (lambda x, g: x)
+    g = torch.Generator().manual_seed(cfg.seed)
+    opt = torch.optim.Adam(param.parameters(), lr=cfg.lr)
+    keep = sorted({s for s in cfg.snapshots if 0 <= s <= cfg.steps} | {cfg.steps})
+    snapshots: dict[int, np.ndarray] = {}
+    history: list[float] = []
+    with frozen(model):
+        run = _Runner(model, objective, input_shape, mean, std, device)
+        with torch.no_grad():
+            image = param.image()
+            first = run(image, image)
+        start = time.perf_counter()
+        for step in range(cfg.steps + 1):
+            image = param.image()
+            if step in keep:
+                snapshots[step] = image.detach().float().cpu().numpy()
+            if step == cfg.steps:
+                break
+            value = run(image, transform(image, g)).mean()
+            opt.zero_grad(set_to_none=True)
+            (-value).backward()
+            opt.step()
+            history.append(value.item() if progress is not None or step % 16 == 0 else math.nan)
+            if progress is not None:
+                progress(step + 1, history[-1])
+        seconds = time.perf_counter() - start
+        with torch.no_grad():
+            last = run(param.image(), param.image())
+    return RenderResult(snapshots, first.mean().item(), last.mean().item(), history, seconds)
+
+
+def check_objective_target(model: nn.Module, input_shape, layer: str, channel: int) -> None:
+    """One clear line when ``channel`` does not exist in ``layer``."""
+    with capture(model, [layer]) as acts, torch.no_grad(), frozen(model):
+        model(torch.zeros(1, *input_shape, device=next(model.parameters()).device))
+    check_channel(layer, acts[layer], channel)
+
+
+def strip(result: RenderResult, scale: int = 1) -> np.ndarray:
+    """One picture: a row per image in the batch, a column per snapshot step, in [0, 1]."""
+    from cnnlab.viz.images import chw_to_hwc, grid
+
+    steps = sorted(result.snapshots)
+    tiles = [chw_to_hwc(result.snapshots[s][b]) for b in range(result.final.shape[0]) for s in steps]
+    return grid(tiles, cols=len(steps), pad=2, scale=scale)

@@ -1,0 +1,57 @@
+"""Saliency: the gradient of a class score (or a unit) with respect to the input pixels
+(Simonyan et al. 2014), and SmoothGrad (Smilkov et al. 2017), its average over noisy copies
+of the input. The lecture: "use input gradients to diagnose what the unit is responding to".
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from cnnlab.viz.layers import capture, check_channel
+from cnnlab.viz.render import frozen
+
+
+def input_gradient(model: nn.Module, x: Tensor, target: int, layer: str | None = None) -> Tensor:
+    """d(target)/d(input) for one normalized input x (1, C, H, W): the class logit ``target``,
+    or channel ``target`` of ``layer`` (its mean over positions)."""
+    x = x.detach().clone().requires_grad_()
+    with frozen(model):
+        if layer is None:
+            out = model(x)
+            if not 0 <= target < out.shape[1]:
+                from cnnlab.errors import CnnlabError
+
+                raise CnnlabError(
+                    f"class {target} is out of range: the model has {out.shape[1]} classes (0-{out.shape[1] - 1})"
+                )
+            score = out[:, target].sum()
+        else:
+            with capture(model, [layer]) as acts:
+                model(x)
+            check_channel(layer, acts[layer], target)
+            score = acts[layer][:, target].mean()
+        (grad,) = torch.autograd.grad(score, x)
+    return grad  # (1, C, H, W)
+
+
+def saliency_map(
+    model: nn.Module,
+    x: Tensor,
+    target: int,
+    layer: str | None = None,
+    smooth: int = 0,
+    noise: float = 0.15,
+    seed: int = 0,
+) -> Tensor:
+    """(H, W) ≥ 0: the largest |gradient| over channels; with ``smooth`` > 0, SmoothGrad over that
+    many copies with Gaussian noise of ``noise`` × the input's value range."""
+    if smooth <= 0:
+        return input_gradient(model, x, target, layer).abs().amax(1)[0]
+    g = torch.Generator().manual_seed(seed)
+    sigma = noise * (x.max() - x.min()).item()
+    total = torch.zeros_like(x)
+    for _ in range(smooth):
+        noisy = x + sigma * torch.randn(x.shape, generator=g).to(x.device)
+        total += input_gradient(model, noisy, target, layer)
+    return (total / smooth).abs().amax(1)[0]

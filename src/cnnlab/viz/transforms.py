@@ -1,0 +1,76 @@
+"""Transformation robustness (Olah et al. 2017): random small changes applied to the image at
+every step, so the optimization cannot rely on high-frequency patterns that only work at one
+exact pixel alignment. Each transform is a closure ``(images (B, C, H, W), generator) -> images``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+Transform = Callable[[Tensor, torch.Generator], Tensor]
+
+
+def pad(width: int, value: float = 0.5) -> Transform:
+    return lambda x, g: F.pad(x, (width,) * 4, value=value)
+
+
+def jitter(d: int) -> Transform:
+    """A random crop that removes up to ``d`` pixels from the image's sides."""
+
+    def fn(x: Tensor, g: torch.Generator) -> Tensor:
+        dy, dx = (int(v) for v in torch.randint(0, d + 1, (2,), generator=g))
+        h, w = x.shape[-2:]
+        return x[..., dy : h - d + dy, dx : w - d + dx]
+
+    return fn
+
+
+def random_scale(scales: Sequence[float]) -> Transform:
+    def fn(x: Tensor, g: torch.Generator) -> Tensor:
+        s = scales[int(torch.randint(0, len(scales), (1,), generator=g))]
+        size = [max(1, round(v * s)) for v in x.shape[-2:]]
+        return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+
+    return fn
+
+
+def random_rotate(degrees: Sequence[float]) -> Transform:
+    def fn(x: Tensor, g: torch.Generator) -> Tensor:
+        a = math.radians(degrees[int(torch.randint(0, len(degrees), (1,), generator=g))])
+        theta = torch.tensor(
+            [[math.cos(a), -math.sin(a), 0.0], [math.sin(a), math.cos(a), 0.0]], device=x.device, dtype=x.dtype
+        )
+        grid = F.affine_grid(theta.expand(x.shape[0], 2, 3), list(x.shape), align_corners=False)
+        return F.grid_sample(x, grid, padding_mode="border", align_corners=False)
+
+    return fn
+
+
+def compose(transforms: Sequence[Transform]) -> Transform:
+    def fn(x: Tensor, g: torch.Generator) -> Tensor:
+        for t in transforms:
+            x = t(x, g)
+        return x
+
+    return fn
+
+
+def standard(size: int) -> Transform:
+    """Lucid's standard transforms, scaled to the image: at 224 px pad 12, jitter 8, scale
+    0.9-1.1, rotate ±10°, jitter 4; at 28 px pad 2, jitter 1-2, scale 0.95-1.05, rotate ±5°."""
+    k = size / 224
+    big = max(1, round(8 * k)), max(1, round(4 * k))
+    return compose(
+        [
+            pad(max(2, round(12 * k))),
+            jitter(big[0]),
+            random_scale([1 + (i - 5) / (50 if size >= 64 else 100) for i in range(11)]),
+            random_rotate(list(range(-10, 11)) if size >= 64 else list(range(-5, 6))),
+            jitter(big[1]),
+        ]
+    )
