@@ -162,7 +162,10 @@ def test_failed_download_says_how_to_fix(monkeypatch, tmp_path):
 
 
 def test_unknown_dataset():
-    with pytest.raises(DataError, match="unknown dataset 'cifar99'; choose one of: fashion-mnist, mnist"):
+    with pytest.raises(
+        DataError,
+        match="unknown dataset 'cifar99'; choose one of: mnist, fashion-mnist, cifar10, cifar100, imagefolder",
+    ):
         load_dataset("cifar99")
 
 

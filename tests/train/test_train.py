@@ -10,7 +10,8 @@ import torch
 
 from cnnlab.errors import CheckpointError, CnnlabError, DivergedError
 from cnnlab.train.config import TrainConfig
-from cnnlab.train.run import config_for, evaluate_run, load_run, run_training
+from cnnlab.train.evaluation import evaluate_run
+from cnnlab.train.run import config_for, load_run, run_training
 from cnnlab.train.run_dir import RunDir
 
 QUICK = dict(train_subset=3000, epochs=2, device="cpu")
@@ -36,12 +37,14 @@ def test_loss_falls_and_accuracy_is_far_above_chance(quick_run):
 
 def test_run_folder_contents(quick_run):
     summary, out = quick_run
-    assert {p.name for p in out.iterdir()} == {
+    # checkpoint.prev.pt is the one before the last, kept in case the last is damaged
+    assert {p.name for p in out.iterdir()} - {"checkpoint.prev.pt"} == {
         "config.json",
         "metrics.jsonl",
         "model.safetensors",
         "curves.png",
         "summary.json",
+        "checkpoint.pt",
     }
     stored = json.loads((out / "config.json").read_text())
     assert TrainConfig.from_dict(stored["config"]) == config_for("lenet5", **QUICK)

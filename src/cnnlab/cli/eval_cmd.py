@@ -1,4 +1,4 @@
-"""``cnnlab eval``: reload a finished run's weights and measure them on the test set."""
+"""``cnnlab eval``: top-1/top-5 accuracy and error, per-class accuracy and a confusion matrix."""
 
 from __future__ import annotations
 
@@ -9,23 +9,54 @@ import typer
 
 from cnnlab.cli.app import app
 from cnnlab.cli.output import info, print_json
+from cnnlab.errors import CnnlabError
 
 
 @app.command("eval")
 def eval_(
-    run_dir: Annotated[Path, typer.Argument(help="A run folder written by `cnnlab train`.")],
+    run_dir: Annotated[Optional[Path], typer.Argument(help="A run folder written by `cnnlab train`.")] = None,
+    model: Annotated[
+        Optional[str], typer.Option(help="Evaluate a registered model instead of a run (with --dataset).")
+    ] = None,
+    weights: Annotated[
+        Optional[str], typer.Option(help="Pretrained weights for --model, e.g. DEFAULT (downloaded by torchvision).")
+    ] = None,
+    dataset: Annotated[
+        Optional[str], typer.Option(help="Dataset for --model: mnist, fashion-mnist, cifar10, cifar100, imagefolder.")
+    ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
-    data_dir: Annotated[Optional[str], typer.Option(help="Dataset folder.")] = None,
+    data_dir: Annotated[
+        Optional[str], typer.Option(help="Dataset folder (for imagefolder: ROOT with train/ and val/).")
+    ] = None,
+    resize: Annotated[int, typer.Option(help="Resize images to N×N (--model only).")] = 0,
+    test_subset: Annotated[int, typer.Option(help="Evaluate the first N test images only (--model only).")] = 0,
+    confusion: Annotated[Optional[Path], typer.Option(help="Confusion-matrix PNG [RUN_DIR/confusion.png].")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON line of results.")] = False,
 ) -> None:
-    """Evaluate a trained run on its dataset's test split."""
-    from cnnlab.train.run import evaluate_run
+    """Evaluate a trained run (or --model NAME --dataset D) on the test split."""
+    from cnnlab.train.evaluation import evaluate_model, evaluate_run
 
-    result = evaluate_run(run_dir, device=device, data_dir=data_dir)
-    if json_out:
-        print_json(result)
-    else:
-        info(
-            f"{result['model']} on {result['dataset']}: test accuracy {100 * result['test_accuracy']:.2f}% "
-            f"({result['correct']}/{result['total']}), test loss {result['test_loss']:.4f}"
+    if run_dir is not None and model is not None:
+        raise CnnlabError("give either a RUN_DIR or --model NAME, not both")
+    if run_dir is not None:
+        result = evaluate_run(run_dir, device=device, data_dir=data_dir, confusion_png=confusion)
+    elif model is not None:
+        if dataset is None:
+            raise CnnlabError("--model needs --dataset (e.g. --dataset imagefolder --data-dir IMAGENET)")
+        result = evaluate_model(
+            model, dataset, weights, data_dir, device, resize, test_subset=test_subset, confusion_png=confusion
         )
+    else:
+        raise CnnlabError("give a RUN_DIR from `cnnlab train`, or --model NAME --dataset D")
+    if json_out:
+        print_json({k: v for k, v in result.items() if k != "confusion"})
+        return
+    info(
+        f"{result['model']} on {result['dataset']}: top-1 accuracy {100 * result['test_accuracy']:.2f}% "
+        f"(error {100 * result['test_error']:.2f}%), top-5 accuracy {100 * result['test_top5_accuracy']:.2f}% "
+        f"(error {100 * result['test_top5_error']:.2f}%), test loss {result['test_loss']:.4f}, {result['correct']}/{result['total']}"
+    )
+    worst = sorted(result["per_class_accuracy"].items(), key=lambda kv: kv[1])[:5]
+    info("lowest per-class accuracy: " + ", ".join(f"{k} {100 * v:.1f}%" for k, v in worst))
+    if result.get("confusion_png"):
+        info(f"confusion matrix: {result['confusion_png']}")

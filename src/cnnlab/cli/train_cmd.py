@@ -9,12 +9,15 @@ import typer
 
 from cnnlab.cli.app import app
 from cnnlab.cli.output import info, print_json
+from cnnlab.train.distributed import is_main_process
 
 
 @app.command()
 def train(
     model: Annotated[str, typer.Option(help="Model name (see `cnnlab models`).")] = "lenet5",
-    dataset: Annotated[str, typer.Option(help="mnist or fashion-mnist.")] = "mnist",
+    dataset: Annotated[
+        str, typer.Option(help="mnist, fashion-mnist, cifar10, cifar100 or imagefolder (with --data-dir).")
+    ] = "mnist",
     epochs: Annotated[Optional[int], typer.Option(help="Passes over the training set [model's recipe].")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Images per step [model's recipe].")] = None,
     lr: Annotated[Optional[float], typer.Option(help="Peak learning rate [model's recipe].")] = None,
@@ -28,14 +31,33 @@ def train(
     out: Annotated[Optional[Path], typer.Option("--out", help="Run folder [runs/MODEL-DATASET-TIME].")] = None,
     data_dir: Annotated[Optional[str], typer.Option(help="Dataset folder [$CNNLAB_DATA or ~/.cache/cnnlab].")] = None,
     train_subset: Annotated[Optional[int], typer.Option(help="Train on the first N images only (0: all).")] = None,
+    test_subset: Annotated[
+        Optional[int], typer.Option(help="Evaluate on the first N test images only (0: all).")
+    ] = None,
     channels_last: Annotated[Optional[bool], typer.Option(help="NHWC memory format.")] = None,
     threads: Annotated[Optional[int], typer.Option(help="CPU threads (0: torch default).")] = None,
+    amp: Annotated[Optional[str], typer.Option(help="Autocast precision: none, bf16 or fp16.")] = None,
+    compile: Annotated[Optional[bool], typer.Option("--compile/--no-compile", help="torch.compile the model.")] = None,
+    checkpoint_every: Annotated[
+        Optional[int], typer.Option(help="Checkpoint every N steps too (0: epoch ends only).")
+    ] = None,
+    resize: Annotated[
+        Optional[int], typer.Option(help="Resize images to N×N (gray becomes RGB for 3-channel models).")
+    ] = None,
+    workers: Annotated[Optional[int], typer.Option(help="DataLoader workers for image folders.")] = None,
+    tensorboard: Annotated[
+        Optional[bool], typer.Option("--tensorboard/--no-tensorboard", help="TensorBoard logs in RUN_DIR/tensorboard.")
+    ] = None,
+    resume: Annotated[
+        Optional[Path], typer.Option(help="Continue RUN_DIR from its last checkpoint (its own config is used).")
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="End stdout with one JSON line of results.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Train a model; print one line per epoch and the final test accuracy.
 
     Example: cnnlab train --model lenet5 --dataset mnist --epochs 5
+    Many processes: torchrun --nproc-per-node 2 -m cnnlab train ...
     """
     from cnnlab.train.run import config_for, run_training
 
@@ -54,10 +76,19 @@ def train(
         device=device,
         data_dir=data_dir,
         train_subset=train_subset,
+        test_subset=test_subset,
         channels_last=channels_last,
         threads=threads,
+        amp=amp,
+        compile=compile,
+        checkpoint_every=checkpoint_every,
+        resize=resize,
+        workers=workers,
+        tensorboard=tensorboard,
     )
-    summary = run_training(cfg, out=out, quiet=quiet, echo=info)
+    summary = run_training(cfg, out=out, quiet=quiet, echo=info, resume=resume)
+    if not is_main_process():
+        return  # under torchrun only rank 0 reports
     info(
         f"test accuracy {100 * summary['test_accuracy']:.2f}% after {summary['epochs']} epochs, "
         f"{summary['train_seconds']:.1f} s of training; run folder {summary['run_dir']}"

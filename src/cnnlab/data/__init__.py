@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import torch
@@ -19,17 +20,44 @@ from cnnlab.errors import DataError
 __all__ = ["ImageTensors", "list_datasets", "load_dataset"]
 
 
+IN_MEMORY = ("mnist", "fashion-mnist", "cifar10", "cifar100")
+
+
 def list_datasets() -> list[str]:
-    return sorted(IDX_DATASETS)
+    return [*IN_MEMORY, "imagefolder"]
 
 
 def load_dataset(
-    name: str, data_dir: str | os.PathLike | None = None, device: torch.device | str = "cpu", quiet: bool = False
-) -> tuple[ImageTensors, ImageTensors]:
-    """(train, test) of a named dataset, located, checksum-verified and moved to ``device``."""
-    spec = IDX_DATASETS.get(name)
-    if spec is None:
+    name: str,
+    data_dir: str | os.PathLike | None = None,
+    device: torch.device | str = "cpu",
+    quiet: bool = False,
+    resize: int = 0,
+    rgb: bool = False,
+    workers: int | None = None,
+):
+    """(train, test) of a named dataset, located, checksum-verified and moved to ``device``.
+
+    MNIST, Fashion-MNIST and CIFAR are held in memory (``ImageTensors``); ``imagefolder`` is an
+    image tree under ``data_dir`` decoded by DataLoader workers (``FolderImages``, crops of
+    ``resize`` px, default 224). ``resize``/``rgb`` adapt in-memory data to a model's input.
+    """
+    if name in ("cifar10", "cifar100"):
+        from cnnlab.data.cifar import load_cifar
+
+        splits = load_cifar(name, data_dir, quiet)
+    elif name == "imagefolder":
+        from cnnlab.data.imagefolder import load_imagefolder
+
+        return load_imagefolder(data_dir, size=resize or 224, workers=workers, device=device)
+    elif name in IDX_DATASETS:
+        splits = _load_idx(IDX_DATASETS[name], data_dir, quiet)
+    else:
         raise DataError(f"unknown dataset {name!r}; choose one of: {', '.join(list_datasets())}")
+    return tuple(dataclasses.replace(s, resize=resize, rgb=rgb).to(device) for s in splits)  # type: ignore[return-value]
+
+
+def _load_idx(spec, data_dir, quiet) -> tuple[ImageTensors, ImageTensors]:
     paths = locate(spec, data_dir, quiet=quiet)
     splits = []
     for images_file, labels_file in ((spec.train_images, spec.train_labels), (spec.test_images, spec.test_labels)):
@@ -44,6 +72,6 @@ def load_dataset(
                 std=(spec.std,),
                 classes=spec.classes,
                 name=spec.name,
-            ).to(device)
+            )
         )
     return splits[0], splits[1]

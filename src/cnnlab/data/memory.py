@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 
@@ -22,6 +23,8 @@ class ImageTensors:
     std: tuple[float, ...]  # per channel, in [0, 1] pixel units
     classes: tuple[str, ...]  # class names, indexed by label
     name: str = ""  # dataset name, e.g. "mnist"
+    resize: int = 0  # resize every batch to resize×resize on the fly (0: keep); --resize
+    rgb: bool = False  # repeat a single channel three times (gray digits into an RGB model)
 
     def __post_init__(self) -> None:
         assert self.images.dtype == torch.uint8 and self.images.ndim == 4, (self.images.dtype, self.images.shape)
@@ -33,8 +36,10 @@ class ImageTensors:
 
     @property
     def shape(self) -> tuple[int, int, int]:
-        """(C, H, W) of one image."""
-        return tuple(self.images.shape[1:])  # type: ignore[return-value]
+        """(C, H, W) of one image as the batches deliver it (after any resize)."""
+        c, h, w = self.images.shape[1:]
+        c = 3 if self.rgb else c
+        return (c, self.resize, self.resize) if self.resize else (c, h, w)
 
     @property
     def num_classes(self) -> int:
@@ -65,22 +70,38 @@ class ImageTensors:
         augment: Callable[[Tensor, torch.Generator | None], Tensor] | None = None,
         memory_format: torch.memory_format = torch.contiguous_format,
         start: int = 0,
+        order: Tensor | None = None,
+        shard: tuple[int, int] = (0, 1),
     ) -> Iterator[tuple[Tensor, Tensor]]:
         """Yield normalized (x (B, C, H, W) float32, y (B,) int64) batches, the last one short.
 
         ``shuffle`` draws a permutation from ``generator`` (a CPU generator, so seeded runs
-        are the same on every device); ``augment`` maps a uint8 batch to a uint8 batch;
-        ``start`` skips the first batches (used to resume mid-epoch).
+        are the same on every device), unless ``order`` gives it; ``augment`` maps a uint8
+        batch to a uint8 batch; ``start`` skips the first batches (to resume mid-epoch);
+        ``shard=(rank, world)`` keeps this process's share of every global batch (DDP).
         """
         n = len(self)
-        order = torch.randperm(n, generator=generator).to(self.device) if shuffle else None
+        rank, world = shard
+        if order is None and shuffle:
+            order = torch.randperm(n, generator=generator)
+        order = order.to(self.device) if order is not None else None
         for i in range(start * batch_size, n, batch_size):
-            idx = order[i : i + batch_size] if order is not None else slice(i, i + batch_size)
+            idx = (
+                order[i : i + batch_size]
+                if order is not None
+                else torch.arange(i, min(i + batch_size, n), device=self.device)
+            )
+            if world > 1:
+                idx = idx[rank::world]  # this process's share of the global batch
             x = self.images[idx]  # (B, C, H, W) uint8
             if augment is not None:
                 x = augment(x, generator)
-            x = self.normalize(x).contiguous(memory_format=memory_format)  # (B, C, H, W) float32
-            yield x, self.labels[idx]
+            x = self.normalize(x)  # (B, C, H, W) float32
+            if self.resize:
+                x = F.interpolate(x, size=(self.resize, self.resize), mode="bilinear", align_corners=False)
+            if self.rgb:
+                x = x.expand(-1, 3, -1, -1)
+            yield x.contiguous(memory_format=memory_format), self.labels[idx]
 
     def num_batches(self, batch_size: int) -> int:
         return -(-len(self) // batch_size)

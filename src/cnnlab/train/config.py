@@ -29,8 +29,15 @@ class TrainConfig:
     channels_last: bool = True  # NHWC activations: faster conv kernels on CPU (oneDNN) and GPU
     eval_batch_size: int = 1000  # images per evaluation forward pass
     train_subset: int = 0  # train on the first N training images only (0: all); for quick tests
+    test_subset: int = 0  # evaluate on the first N test images only (0: all); for quick tests
     sync_every: int = 25  # steps between host reads of the loss (progress bar, divergence check)
     threads: int = 0  # CPU threads for torch (0: torch's default, one per physical core)
+    amp: str = "none"  # autocast precision: none | bf16 | fp16 (fp16 adds a gradient scaler on CUDA)
+    compile: bool = False  # torch.compile the model (compile time is not training time; GPU mostly)
+    checkpoint_every: int = 500  # also checkpoint every N steps (0: only at the end of each epoch)
+    resize: int = 0  # resize images to N×N on the fly (gray is repeated to RGB for 3-channel models)
+    workers: int = -1  # DataLoader worker processes for image folders (-1: up to 8)
+    tensorboard: bool = False  # write TensorBoard logs to RUN_DIR/tensorboard
 
     def __post_init__(self) -> None:
         rules = [  # (field, ok, what it must be)
@@ -43,9 +50,13 @@ class TrainConfig:
             ("label_smoothing", 0 <= self.label_smoothing < 1, "in [0, 1)"),
             ("weight_decay", self.weight_decay >= 0, "non-negative"),
             ("train_subset", self.train_subset >= 0, "non-negative"),
+            ("test_subset", self.test_subset >= 0, "non-negative"),
             ("sync_every", self.sync_every >= 1, "at least 1"),
             ("eval_batch_size", self.eval_batch_size >= 1, "at least 1"),
             ("threads", self.threads >= 0, "non-negative"),
+            ("amp", self.amp in ("none", "bf16", "fp16"), "none, bf16 or fp16"),
+            ("checkpoint_every", self.checkpoint_every >= 0, "non-negative"),
+            ("resize", self.resize >= 0, "non-negative"),
         ]
         for name, ok, rule in rules:
             if not ok:

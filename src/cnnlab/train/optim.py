@@ -19,10 +19,10 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer
 
 def build_schedule(optimizer: torch.optim.Optimizer, cfg: TrainConfig, total_steps: int):
     """A per-step schedule: one-cycle (Smith 2018), warmup + cosine, or constant."""
-    if cfg.schedule == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=cfg.lr, total_steps=total_steps, pct_start=max(cfg.warmup, 1e-3)
-        )
+    if cfg.schedule == "onecycle" and total_steps >= 4:
+        # OneCycleLR divides by the length of each phase: keep both at least one step long
+        pct = min(max(cfg.warmup, 2.0 / total_steps), 1.0 - 2.0 / total_steps)
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=total_steps, pct_start=pct)
     if cfg.schedule == "cosine":
         warm = int(cfg.warmup * total_steps)
 

@@ -5,6 +5,9 @@ metrics.jsonl       one JSON line per epoch
 model.safetensors   the final weights (safe to load from anyone: no pickle)
 curves.png          loss and accuracy curves
 summary.json        the final result (what `cnnlab train --json` prints)
+checkpoint.pt       the latest checkpoint (`cnnlab train --resume`), and checkpoint.prev.pt
+                    the one before it, kept in case the latest is damaged
+tensorboard/        with --tensorboard
 """
 
 from __future__ import annotations

@@ -1,0 +1,66 @@
+"""Top-5, per-class accuracy, confusion matrix; --model evaluation; TensorBoard; bf16 on CPU."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cnnlab.train.run import config_for, run_training
+from tests.conftest import assert_one_line_error, run_cli
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("eval") / "run"
+    cfg = config_for(
+        "lenet5", epochs=1, train_subset=3000, test_subset=1000, device="cpu", tensorboard=True, amp="bf16"
+    )
+    summary = run_training(cfg, out=out, quiet=True, echo=lambda s: None)
+    return out, summary
+
+
+def test_eval_reports_top5_per_class_and_confusion(small_run):
+    out, summary = small_run
+    proc = run_cli("eval", str(out), "--json", "--device", "cpu")
+    assert proc.returncode == 0, proc.stderr
+    r = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert r["test_accuracy"] == summary["test_accuracy"] and r["total"] == 1000
+    assert r["test_top5_accuracy"] >= r["test_accuracy"] and r["test_top5_error"] == pytest.approx(
+        1 - r["test_top5_accuracy"]
+    )
+    assert set(r["per_class_accuracy"]) == {str(d) for d in range(10)}
+    assert (out / "confusion.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_bf16_autocast_on_cpu_trains(small_run):
+    _, summary = small_run
+    assert summary["status"] == "finished" and summary["test_accuracy"] > 0.5
+
+
+def test_tensorboard_logs(small_run):
+    out, _ = small_run
+    events = list((out / "tensorboard").rglob("events.out.tfevents.*"))
+    assert events and sum(e.stat().st_size for e in events) > 1000
+
+
+def test_eval_a_registered_model_on_a_dataset(tmp_path):
+    proc = run_cli(
+        "eval",
+        "--model",
+        "lenet5",
+        "--dataset",
+        "mnist",
+        "--test-subset",
+        "200",
+        "--json",
+        "--device",
+        "cpu",
+        "--confusion",
+        str(tmp_path / "c.png"),
+    )
+    assert proc.returncode == 0, proc.stderr
+    r = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert r["total"] == 200 and r["weights"] is None and (tmp_path / "c.png").exists()
+    assert_one_line_error(run_cli("eval", "--model", "lenet5"), "--model needs --dataset")
+    assert_one_line_error(run_cli("eval"), "give a RUN_DIR")
