@@ -15,7 +15,7 @@ from cnnlab.cli.app import app
 from cnnlab.errors import CnnlabError
 
 # importing the command modules registers their commands on `app`
-from cnnlab.cli import eval_cmd, experiment_cmd, filter_cmd, models_cmd, size_cmd, train_cmd, viz_cmd  # noqa: E402,F401  isort: skip
+from cnnlab.cli import eval_cmd, experiment_cmd, filter_cmd, models_cmd, serve_cmd, size_cmd, train_cmd, viz_cmd  # noqa: E402,F401  isort: skip
 
 
 def main(argv: list[str] | None = None) -> int:

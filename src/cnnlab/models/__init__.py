@@ -34,7 +34,8 @@ for spec in (
         LeNet5_1998,
         "LeNet-5 as LeCun et al. 1998 built it: scaled tanh, trainable subsampling, C3's partial connection table, RBF output (60,000 params)",
         min_size=16,
-        recipe={"epochs": 20, "batch_size": 64, "lr": 2e-3, "label_smoothing": 0.0},
+        # without the ±2 px shifts: 98.86% (lr 2e-3) and 98.95% (lr 1e-3), short of the paper's 99.05%
+        recipe={"epochs": 20, "batch_size": 64, "lr": 2e-3, "label_smoothing": 0.0, "augment": "shift"},
     ),
     ModelSpec(
         "mnist-fast",

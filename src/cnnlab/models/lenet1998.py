@@ -17,7 +17,9 @@ Departures from the paper, all documented:
   digits (not reproduced in the paper's text); the output is −(squared distance), trained
   with cross-entropy, which is the paper's MAP criterion without its rejection constant j;
 * trained with AdamW and a one-cycle schedule instead of stochastic diagonal
-  Levenberg-Marquardt (the recipe, not the model);
+  Levenberg-Marquardt (the recipe, not the model), and with random ±2 px shifts: without
+  them this recipe reaches 98.86-98.95%, short of the paper's 99.05% (0.95% error) for
+  undistorted training; the paper's own distortions gave 99.2%;
 * inputs are standardized per dataset (mean 0, std 1) rather than mapped to [−0.1, 1.175],
   the same idea (the paper chose it for mean ≈ 0 and variance ≈ 1).
 """

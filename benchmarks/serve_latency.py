@@ -1,0 +1,159 @@
+"""``cnnlab serve`` under load: /api/predict latency for LeNet-5 with 4 concurrent clients on
+loopback (issue 8's target: p50 ≤ 15 ms, p99 ≤ 50 ms on this 2-core CPU).
+
+The server is the real ``cnnlab serve`` process; each client thread keeps one HTTP/1.1
+connection open (as a browser does) and posts 280×280 canvas-sized PNG drawings, the page's
+own payload, or 28×28 MNIST digits. Latency is measured at the client, request to last byte.
+
+    python benchmarks/serve_latency.py                  # trains a one-epoch LeNet-5 first
+    python benchmarks/serve_latency.py --run runs/lenet --requests 2000
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import io
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+import common
+from cnnlab.data import load_dataset
+from cnnlab.serve.digit import encode_png
+
+
+def drawings(n: int) -> list[bytes]:
+    """Canvas-like PNGs: white strokes on black, 280×280, like the page sends."""
+    rng = np.random.default_rng(0)
+    out = []
+    for _ in range(n):
+        im = Image.new("L", (280, 280), 0)
+        d = ImageDraw.Draw(im)
+        pts = [tuple(rng.integers(40, 240, 2).tolist()) for _ in range(4)]
+        d.line(pts, fill=255, width=20, joint="curve")
+        buf = io.BytesIO()
+        im.save(buf, "PNG")
+        out.append(buf.getvalue())
+    return out
+
+
+def start_server(run: Path) -> tuple[subprocess.Popen, int]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cnnlab", "serve", str(run), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    line = proc.stdout.readline()
+    m = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+    if not m:
+        proc.kill()
+        raise SystemExit(f"server did not start: {line}{proc.stdout.read()}")
+    return proc, int(m.group(1))
+
+
+def load(port: int, bodies: list[bytes], path: str, clients: int, requests: int) -> list[float]:
+    latencies: list[float] = []
+    lock = threading.Lock()
+    per_client = requests // clients
+
+    def client(k: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        mine = []
+        for i in range(per_client):
+            body = bodies[(k * per_client + i) % len(bodies)]
+            t = time.perf_counter()
+            conn.request("POST", path, body=body, headers={"Content-Type": "image/png"})
+            r = conn.getresponse()
+            r.read()
+            mine.append(time.perf_counter() - t)
+            assert r.status == 200, r.status
+        conn.close()
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return latencies
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--run", type=Path, help="a LeNet-5 MNIST run folder [train one epoch now]")
+    ap.add_argument("--requests", type=int, default=1000)
+    ap.add_argument("--clients", type=int, default=4)
+    ap.add_argument("--out")
+    args = ap.parse_args()
+    run = args.run
+    if run is None:
+        from cnnlab.train.run import config_for, run_training
+
+        run = Path(tempfile.mkdtemp(prefix="cnnlab-serve-")) / "lenet"
+        print("training a one-epoch LeNet-5 to serve ...", flush=True)
+        run_training(config_for("lenet5", epochs=1, device="cpu"), out=run, quiet=True, echo=lambda s: None)
+    _, test = load_dataset("mnist")
+    digits = [encode_png(test.images[i, 0].numpy() / 255.0) for i in range(200)]
+    canvas = drawings(200)
+    proc, port = start_server(run)
+    rows = []
+    try:
+        load(port, canvas, "/api/predict", args.clients, 100)  # warm up
+        for label, bodies, path in [
+            ("280×280 drawing", canvas, "/api/predict"),
+            ("28×28 MNIST digit", digits, "/api/predict"),
+            ("drawing, ?activations=1", canvas, "/api/predict?activations=1"),
+        ]:
+            start = time.perf_counter()
+            lat = load(port, bodies, path, args.clients, args.requests)
+            wall = time.perf_counter() - start
+            q = statistics.quantiles([x * 1000 for x in lat], n=100)
+            rows.append(
+                {
+                    "payload": label,
+                    "clients": args.clients,
+                    "requests": len(lat),
+                    "p50_ms": q[49],
+                    "p90_ms": q[89],
+                    "p99_ms": q[98],
+                    "max_ms": 1000 * max(lat),
+                    "requests_per_s": len(lat) / wall,
+                    "bytes": int(np.mean([len(b) for b in bodies])),
+                }
+            )
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    common.print_table(
+        rows,
+        [
+            ("payload", "payload", ""),
+            ("clients", "clients", "d"),
+            ("requests", "requests", "d"),
+            ("bytes", "PNG bytes", ","),
+            ("p50_ms", "p50 ms", ".2f"),
+            ("p90_ms", "p90 ms", ".2f"),
+            ("p99_ms", "p99 ms", ".2f"),
+            ("max_ms", "max ms", ".1f"),
+            ("requests_per_s", "req/s", ".0f"),
+        ],
+    )
+    target = rows[0]
+    met = target["p50_ms"] <= 15 and target["p99_ms"] <= 50
+    print(f"\ntarget (drawing, 4 clients): p50 ≤ 15 ms and p99 ≤ 50 ms: {'met' if met else 'NOT met'}")
+    common.write_json("serve_latency", {"rows": rows, "target_met": met}, args.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""The web app: a JSON API over an :class:`Inspector` and the page's static files.
+
+    GET  /                      the page
+    POST /api/predict           body: PNG bytes (Content-Type: image/png); ?activations=1
+    POST /api/unit              body: PNG bytes; ?layer=C1&channel=0&y=3&x=4
+    GET  /api/model             layer list and size table
+    GET  /api/curves            the run's per-epoch metrics
+    GET  /api/sample?index=N    MNIST test image N as PNG (its label in X-Label)
+    GET  /static/..., /viz/...  the page's files; `cnnlab viz report` output
+
+Every error is a 4xx with one line of JSON, ``{"error": "..."}``; the server keeps serving.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from cnnlab.errors import CnnlabError
+from cnnlab.serve.digit import MAX_PIXELS, BadImage, decode_png, encode_png, to_mnist
+from cnnlab.serve.inspector import Inspector
+
+STATIC = Path(__file__).parent / "static"
+MAX_BODY = 2 * 1024 * 1024  # bytes
+
+
+def error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+async def read_png(request: Request, max_body: int) -> bytes:
+    """The request body, refused early when it is not a PNG or too large."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype != "image/png":
+        shown = ctype or "none"
+        raise BadImage(415, f"Content-Type is {shown}; send the raw PNG bytes with Content-Type: image/png")
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_body:
+        raise BadImage(413, f"body of {int(declared):,} bytes is over the {max_body:,}-byte limit")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_body:
+            raise BadImage(413, f"body is over the {max_body:,}-byte limit")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def create_app(inspector: Inspector, max_body: int = MAX_BODY, max_pixels: int = MAX_PIXELS) -> FastAPI:
+    app = FastAPI(title="cnnlab", docs_url=None, redoc_url=None)  # the docs UIs load from a CDN
+
+    @app.exception_handler(BadImage)
+    async def bad_image(request: Request, exc: BadImage):
+        return error(exc.status, str(exc))
+
+    @app.exception_handler(CnnlabError)
+    async def bad_request(request: Request, exc: CnnlabError):
+        return error(400, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_params(request: Request, exc: RequestValidationError):
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "query")
+        return error(422, f"bad parameter {where}: {first.get('msg', 'invalid')}")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        return error(exc.status_code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def bug(request: Request, exc: Exception):  # a bug in cnnlab: one line, and keep serving
+        return error(500, f"internal error: {type(exc).__name__}: {exc} (a bug in cnnlab; please report it)")
+
+    async def image_of(request: Request):
+        data = await read_png(request, max_body)
+        return to_mnist(decode_png(data, max_pixels))
+
+    @app.post("/api/predict")
+    async def predict(request: Request, activations: bool = False):
+        img = await image_of(request)
+        return await run_in_threadpool(inspector.predict, img, activations)
+
+    @app.post("/api/unit")
+    async def unit(request: Request, layer: str, channel: int = 0, y: int = 0, x: int = 0):
+        img = await image_of(request)
+        return await run_in_threadpool(inspector.unit, img, layer, channel, y, x)
+
+    @app.get("/api/model")
+    async def model():
+        return await run_in_threadpool(inspector.model_info)
+
+    @app.get("/api/curves")
+    async def curves():
+        return {"epochs": inspector.curves()}
+
+    @app.get("/api/sample")
+    async def sample(index: int = 0):
+        from cnnlab.data import load_dataset
+
+        _, test = load_dataset(inspector.subject.dataset, inspector.subject.data_dir, quiet=True)
+        if not 0 <= index < len(test):
+            return error(400, f"index {index} is out of range; the test set has {len(test)} images (0-{len(test) - 1})")
+        img = test.images[index, 0].numpy() / 255.0
+        label = int(test.labels[index])
+        return Response(encode_png(img), media_type="image/png", headers={"X-Label": str(label)})
+
+    @app.get("/")
+    async def page():
+        return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    # StaticFiles resolves every path inside its own folder: "../" cannot leave it
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    if inspector.viz_dir is not None:
+        app.mount("/viz", StaticFiles(directory=inspector.viz_dir), name="viz")
+    return app

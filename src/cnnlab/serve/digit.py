@@ -1,0 +1,97 @@
+"""PNG bytes from the page (or anyone) -> the 28×28 image an MNIST network expects.
+
+MNIST's own recipe (LeCun et al. 1998, section III.A): the digit's bounding box is scaled
+to fit 20×20 keeping its aspect ratio, then placed in a 28×28 field so that its centre of
+mass sits at the centre. A drawing on the page's 280×280 canvas goes through the same
+steps, so a digit drawn small in a corner is still recognized. An image that is already
+28×28 is taken as it is (an MNIST digit saved as PNG stays exact). Dark ink on a light
+background (a photo of paper) is inverted to MNIST's white-on-black.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+MAX_PIXELS = 4096 * 4096  # larger images are refused before they are decoded (decompression bombs)
+SIDE = 28
+BOX = 20
+
+
+class BadImage(ValueError):
+    """An image the server refuses; ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def decode_png(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """PNG bytes -> (H, W) float32 grey levels in [0, 1]; transparent pixels count as background."""
+    if not data:
+        raise BadImage(400, "empty body: send the PNG file's bytes")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data))
+            if im.format != "PNG":
+                raise BadImage(415, f"the body is a {im.format} image, not a PNG; convert it to PNG first")
+            w, h = im.size
+            if w * h > max_pixels:
+                raise BadImage(413, f"image is {w}×{h} pixels; at most {max_pixels:,} pixels are accepted")
+            im.load()
+    except BadImage:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise BadImage(413, f"image has too many pixels; at most {max_pixels:,} are accepted") from None
+    except UnidentifiedImageError as e:
+        raise BadImage(400, f"the body is not a readable PNG image ({type(e).__name__})") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise BadImage(400, f"the PNG is damaged or truncated ({e})") from None
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        rgba = im.convert("RGBA")
+        alpha = np.asarray(rgba, dtype=np.float32)[..., 3] / 255.0  # (H, W)
+        grey = np.asarray(rgba.convert("L"), dtype=np.float32) / 255.0
+        if alpha.min() < 1.0:  # paint on a transparent sheet: the ink is where alpha is
+            opaque = alpha > 0.5
+            paper = 0.0 if not opaque.any() or np.median(grey[opaque]) > 0.5 else 1.0
+            return (grey * alpha + paper * (1 - alpha)).astype(np.float32)
+        return grey
+    return np.asarray(im.convert("L"), dtype=np.float32) / 255.0
+
+
+def to_mnist(grey: np.ndarray) -> np.ndarray:
+    """(H, W) grey in [0, 1] -> (28, 28) white digit on black, centred like MNIST."""
+    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+    if border.mean() > 0.5:  # dark ink on light paper
+        grey = 1.0 - grey
+    if grey.shape == (SIDE, SIDE):
+        return grey.astype(np.float32)
+    ink = grey > 0.1
+    if not ink.any():
+        return np.zeros((SIDE, SIDE), np.float32)
+    rows, cols = np.flatnonzero(ink.any(1)), np.flatnonzero(ink.any(0))
+    crop = grey[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]  # (h, w)
+    h, w = crop.shape
+    scale = BOX / max(h, w)
+    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    small = Image.fromarray((crop * 255).astype(np.uint8)).resize((nw, nh), Image.Resampling.LANCZOS)
+    small = np.asarray(small, dtype=np.float32) / 255.0  # (nh, nw)
+    mass = small.sum()
+    cy = (small.sum(1) * np.arange(nh)).sum() / mass if mass > 0 else (nh - 1) / 2
+    cx = (small.sum(0) * np.arange(nw)).sum() / mass if mass > 0 else (nw - 1) / 2
+    top = int(np.clip(round(SIDE / 2 - 0.5 - cy), 0, SIDE - nh))
+    left = int(np.clip(round(SIDE / 2 - 0.5 - cx), 0, SIDE - nw))
+    out = np.zeros((SIDE, SIDE), np.float32)
+    out[top : top + nh, left : left + nw] = small
+    return out
+
+
+def encode_png(img: np.ndarray) -> bytes:
+    """(H, W) in [0, 1] -> PNG bytes (8-bit grey)."""
+    buf = io.BytesIO()
+    Image.fromarray(np.clip(np.round(img * 255), 0, 255).astype(np.uint8), mode="L").save(buf, format="PNG")
+    return buf.getvalue()

@@ -1,0 +1,281 @@
+"""The serve API against a real server on loopback: answers equal the model's own, every
+bad request gets a one-line JSON 4xx, and the server keeps serving."""
+
+from __future__ import annotations
+
+import http.client
+import io
+import json
+import random
+import struct
+import subprocess
+import sys
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlparse
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageDraw
+
+from cnnlab.cli.serve_cmd import bind
+from cnnlab.data import load_dataset
+from cnnlab.serve.digit import decode_png, encode_png, to_mnist
+
+
+def request(base: str, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
+    """(status, headers, body bytes) over one raw connection: no client-side path cleaning."""
+    url = urlparse(base)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        r = conn.getresponse()
+        return r.status, r.headers, r.read()
+    finally:
+        conn.close()
+
+
+def post_png(base: str, path: str, png: bytes, ctype: str | None = "image/png"):
+    headers = {"Content-Type": ctype} if ctype else {}
+    status, _, body = request(base, "POST", path, png, headers)
+    return status, json.loads(body)
+
+
+def png_of(img: np.ndarray) -> bytes:
+    return encode_png(img)
+
+
+def stroke_png(points, size=280, width=20) -> bytes:
+    im = Image.new("L", (size, size), 0)
+    ImageDraw.Draw(im).line(points, fill=255, width=width)
+    buf = io.BytesIO()
+    im.save(buf, "PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def digits():
+    _, test = load_dataset("mnist")
+    return test.images[:64, 0].numpy() / 255.0, test.labels[:64].numpy(), test
+
+
+def assert_error(status: int, body: dict, expected_status: int, words: str) -> None:
+    assert status == expected_status, (status, body)
+    assert list(body) == ["error"] and "\n" not in body["error"] and words in body["error"], body
+
+
+def test_predictions_equal_the_model_on_the_dataset(server, digits):
+    base, inspector = server
+    images, labels, test = digits
+    x, _ = next(test.subset(slice(0, 64)).batches(64))
+    with torch.no_grad():
+        expected = torch.softmax(inspector.model(x), 1)
+    for i in range(0, 64, 7):
+        status, body = post_png(base, "/api/predict", png_of(images[i]))
+        assert status == 200
+        assert body["prediction"] == int(expected[i].argmax())
+        np.testing.assert_allclose(body["probabilities"], expected[i].numpy(), atol=1e-5)
+        assert len(body["probabilities"]) == 10 and "layers" not in body
+    correct = sum(post_png(base, "/api/predict", png_of(images[i]))[1]["prediction"] == labels[i] for i in range(64))
+    assert correct >= 58  # a one-epoch LeNet-5 gets ~97%
+
+
+def test_activations_are_what_each_next_layer_receives(server, digits):
+    base, inspector = server
+    images, _, _ = digits
+    status, body = post_png(base, "/api/predict?activations=1", png_of(images[3]))
+    assert status == 200
+    shapes = {layer["name"]: layer["shape"] for layer in body["layers"]}
+    assert shapes == {
+        "C1": [6, 28, 28],
+        "S2": [6, 14, 14],
+        "C3": [16, 10, 10],
+        "S4": [16, 5, 5],
+        "F5": [120],
+        "F6": [84],
+        "output": [10],
+    }
+    m = inspector.model
+    x = inspector.tensor(images[3])
+    with torch.no_grad():
+        c1 = F.relu(m.C1(x))[0]
+        f5 = F.relu(m.F5(m.S4(F.relu(m.C3(m.S2(c1[None])))).flatten(1)))[0]
+    c1_json = np.array(body["layers"][0]["data"]).reshape(6, 28, 28)
+    np.testing.assert_allclose(c1_json, c1.numpy(), atol=1e-3)
+    np.testing.assert_allclose(body["layers"][4]["data"], f5.numpy(), atol=1e-3)
+    np.testing.assert_allclose(np.array(body["input"]), x[0, 0].numpy(), atol=1e-3)
+
+
+def test_a_drawn_one_is_a_one(server):
+    base, _ = server
+    status, body = post_png(base, "/api/predict", stroke_png([(140, 50), (140, 230)]))
+    assert status == 200 and body["prediction"] == 1, body
+
+
+def test_unit_arithmetic_adds_up(server, digits):
+    base, inspector = server
+    png = png_of(digits[0][0])
+    status, c1 = post_png(base, "/api/unit?layer=C1&channel=2&y=9&x=13", png)
+    assert status == 200 and c1["kind"] == "conv"
+    patch, kernel = np.array(c1["patch"]), np.array(c1["kernel"])
+    assert patch.shape == kernel.shape == (1, 5, 5)
+    assert (patch * kernel).sum() + c1["bias"] == pytest.approx(c1["output"], abs=1e-2)
+    assert c1["sum"] == pytest.approx(c1["output"], abs=1e-4)
+    assert c1["activation"] == pytest.approx(max(c1["output"], 0.0), abs=1e-5)  # ReLU
+    np.testing.assert_allclose(kernel, inspector.model.C1.weight[2].detach().numpy(), atol=1e-3)
+    assert c1["receptive_field"] == {"y0": 7, "y1": 12, "x0": 11, "x1": 16, "size": [5.0, 5.0]}
+    assert [i["url"] for i in c1["images"]] == ["/viz/filters.png"]
+
+    status, c3 = post_png(base, "/api/unit?layer=C3&channel=5&y=4&x=6", png)
+    assert status == 200 and np.array(c3["patch"]).shape == (6, 5, 5)
+    assert sum(c3["per_channel"]) + c3["bias"] == pytest.approx(c3["output"], abs=1e-4)
+    assert c3["receptive_field"]["size"] == [14.0, 14.0]
+    assert "/viz/examples_C3_5.png" in [i["url"] for i in c3["images"]]
+
+    status, s2 = post_png(base, "/api/unit?layer=S2&channel=1&y=3&x=3", png)
+    assert s2["kind"] == "pool" and np.max(s2["window"]) == pytest.approx(s2["output"], abs=1e-3)
+
+    status, out = post_png(base, "/api/unit?layer=output&channel=7", png)
+    assert out["kind"] == "linear" and out["sum"] + out["bias"] == pytest.approx(out["output"], abs=1e-4)
+    assert "/viz/class_7.png" in [i["url"] for i in out["images"]]
+    for image in c3["images"] + out["images"]:
+        status, _, data = request(base, "GET", image["url"])
+        assert status == 200 and data[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_model_and_curves(server):
+    base, _ = server
+    status, _, body = request(base, "GET", "/api/model")
+    info = json.loads(body)
+    assert status == 200 and [layer["name"] for layer in info["layers"]] == [
+        "C1",
+        "S2",
+        "C3",
+        "S4",
+        "F5",
+        "F6",
+        "output",
+    ]
+    assert [layer["params"] for layer in info["layers"]] == [156, 0, 2416, 0, 48120, 10164, 850]
+    size = {r["name"]: r for r in info["size"]["layers"]}
+    assert size["C1"]["connections"] == 28 * 28 * 6 * 26 and info["size"]["totals"]["weights"] == 61706
+    status, _, body = request(base, "GET", "/api/curves")
+    epochs = json.loads(body)["epochs"]
+    assert status == 200 and len(epochs) == 1 and 0.9 < epochs[0]["test_accuracy"] <= 1
+    status, headers, png = request(base, "GET", "/api/sample?index=5")
+    _, test = load_dataset("mnist")
+    assert status == 200 and int(headers["X-Label"]) == int(test.labels[5])
+    np.testing.assert_allclose(to_mnist(decode_png(png)) * 255, test.images[5, 0].numpy(), atol=1e-3)
+
+
+def truncated_png(png: bytes) -> bytes:
+    return png[: len(png) // 2]
+
+
+def bomb_png(width=50_000, height=50_000) -> bytes:
+    """A tiny PNG whose header claims width×height pixels."""
+    png = stroke_png([(0, 0), (1, 1)], size=8)
+    ihdr = struct.pack(">II", width, height) + png[24:29]
+    chunk = b"IHDR" + ihdr
+    return png[:8] + struct.pack(">I", 13) + chunk + struct.pack(">I", zlib.crc32(chunk)) + png[33:]
+
+
+def jpeg_bytes() -> bytes:
+    buf = io.BytesIO()
+    Image.new("L", (28, 28)).save(buf, "JPEG")
+    return buf.getvalue()
+
+
+BAD = {  # name -> (path, body, content type, status, words in the error)
+    "too large": ("/api/predict", b"\x89PNG" + b"\0" * (2 * 1024 * 1024 + 10), "image/png", 413, "limit"),
+    "not an image": ("/api/predict", b"hello, world", "image/png", 400, "not a readable PNG"),
+    "empty": ("/api/predict", b"", "image/png", 400, "empty body"),
+    "bomb": ("/api/predict", None, "image/png", 413, "pixels"),
+    "no content type": ("/api/predict", None, None, 415, "Content-Type"),
+    "wrong content type": ("/api/predict", None, "application/json", 415, "Content-Type"),
+    "a jpeg": ("/api/predict", None, "image/png", 415, "JPEG"),
+    "truncated": ("/api/predict", None, "image/png", 400, "damaged or truncated"),
+    "unknown layer": ("/api/unit?layer=C9", None, "image/png", 400, "no layer 'C9'"),
+    "bad channel": ("/api/unit?layer=C1&channel=6", None, "image/png", 400, "out of range"),
+    "bad position": ("/api/unit?layer=C1&channel=0&y=40", None, "image/png", 400, "outside"),
+    "bad parameter": ("/api/predict?activations=maybe", None, "image/png", 422, "activations"),
+}
+
+
+def bad_body(name: str, good: bytes) -> bytes:
+    path, body, *_ = BAD[name]
+    if body is not None:
+        return body
+    return {"bomb": bomb_png(), "a jpeg": jpeg_bytes(), "truncated": truncated_png(good)}.get(name, good)
+
+
+@pytest.mark.parametrize("name", list(BAD))
+def test_bad_requests_get_one_line_json_errors(server, digits, name):
+    base, _ = server
+    path, _, ctype, expected, words = BAD[name]
+    status, body = post_png(base, path, bad_body(name, png_of(digits[0][1])), ctype)
+    assert_error(status, body, expected, words)
+
+
+def test_no_path_traversal(server, served_run):
+    base, _ = server
+    for path in [
+        "/static/../config.json",
+        "/static/..%2f..%2fconfig.json",
+        "/static/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+        "/viz/../config.json",
+        "/viz/..%2fconfig.json",
+        "/viz/%2e%2e/model.safetensors",
+        "/static//etc/passwd",
+    ]:
+        status, _, body = request(base, "GET", path)
+        assert status == 404, path
+        assert b"model" not in body and b"root:" not in body
+    assert request(base, "GET", "/viz/filters.png")[0] == 200
+    assert request(base, "GET", "/static/app.js")[0] == 200
+
+
+def test_two_hundred_mixed_requests_from_four_clients(server, digits):
+    base, inspector = server
+    images, _, test = digits
+    x, _ = next(test.subset(slice(0, 64)).batches(64))
+    with torch.no_grad():
+        expected = inspector.model(x).argmax(1).tolist()
+    rng = random.Random(0)
+    plan = [
+        ("good", rng.randrange(64)) if rng.random() < 0.6 else (rng.choice(list(BAD)), rng.randrange(64))
+        for _ in range(200)
+    ]
+
+    def one(item):
+        kind, i = item
+        good = png_of(images[i])
+        if kind == "good":
+            status, body = post_png(base, "/api/predict", good)
+            return status == 200 and body["prediction"] == expected[i]
+        path, _, ctype, code, _ = BAD[kind]
+        status, body = post_png(base, path, bad_body(kind, good), ctype)
+        return status == code and list(body) == ["error"]
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(one, plan))
+    assert sum(k == "good" for k, _ in plan) > 100
+    assert all(results), [plan[i] for i, ok in enumerate(results) if not ok][:5]
+    assert post_png(base, "/api/predict", png_of(images[0]))[0] == 200  # still serving
+
+
+def test_cli_errors_are_one_line():
+    cli = [sys.executable, "-m", "cnnlab", "serve"]
+    p = subprocess.run([*cli, "/nonexistent/run"], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2 and p.stderr.count("\n") == 1 and "does not exist" in p.stderr
+    taken = bind("127.0.0.1", 0)
+    try:
+        port = taken.getsockname()[1]
+        p = subprocess.run([*cli, "--help"], capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0 and "127.0.0.1" in p.stdout
+        with pytest.raises(Exception, match=f"cannot listen on 127.0.0.1:{port}.*another --port"):
+            bind("127.0.0.1", port)
+    finally:
+        taken.close()
