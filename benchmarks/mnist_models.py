@@ -21,11 +21,13 @@ import common  # noqa: F401
 from cnnlab.train.run import config_for, run_training
 from cnnlab.train.run_dir import RunDir
 
-TARGETS = [  # (name, model, dataset, seeds, min accuracy, max train seconds)
-    ("mnist-fast", "mnist-fast", "mnist", [0, 1, 2], 0.990, 8.0),
-    ("lenet5-1998", "lenet5-1998", "mnist", [0], 0.9905, None),
-    ("mnist-best", "mnist-best", "mnist", [0], 0.996, 900.0),
-    ("fashion", "mnist-best", "fashion-mnist", [0], 0.935, 900.0),
+TARGETS = [  # (name, model, dataset, seeds, min accuracy, max train seconds, recipe changes)
+    ("mnist-fast", "mnist-fast", "mnist", [0, 1, 2], 0.990, 8.0, {}),
+    ("lenet5-1998", "lenet5-1998", "mnist", [0], 0.9905, None, {}),
+    ("mnist-best", "mnist-best", "mnist", [0], 0.996, 900.0, {}),
+    # clothes are mirror-symmetric, digits are not; with the MNIST recipe (20 epochs, shifts
+    # only) mnist-best reached 93.35% in 500 s
+    ("fashion", "mnist-best", "fashion-mnist", [0], 0.935, 900.0, {"augment": "shift+flip", "epochs": 26}),
 ]
 
 
@@ -35,12 +37,12 @@ def main() -> None:
     ap.add_argument("--out")
     args = ap.parse_args()
     rows = []
-    for label, model, dataset, seeds, min_acc, max_s in TARGETS:
+    for label, model, dataset, seeds, min_acc, max_s, changes in TARGETS:
         if args.only and label not in args.only:
             continue
         for seed in seeds:
             tmp = Path(tempfile.mkdtemp(prefix="cnnlab-zoo-"))
-            cfg = config_for(model, dataset=dataset, seed=seed, device="cpu")
+            cfg = config_for(model, dataset=dataset, seed=seed, device="cpu", **changes)
             print(f"{model} on {dataset}, seed {seed}: {cfg.epochs} epochs", flush=True)
             summary = run_training(cfg, out=tmp / "run", quiet=True, echo=lambda s: print("  " + s, flush=True))
             metrics = RunDir(tmp / "run").read_metrics()

@@ -40,8 +40,23 @@ def test_bf16_autocast_on_cpu_trains(small_run):
 
 def test_tensorboard_logs(small_run):
     out, _ = small_run
-    events = list((out / "tensorboard").rglob("events.out.tfevents.*"))
-    assert events and sum(e.stat().st_size for e in events) > 1000
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = sorted((out / "tensorboard").rglob("events.out.tfevents.*"))
+    tags = {"scalars": set(), "images": set()}
+    values = {}
+    for e in events:
+        acc = EventAccumulator(str(e), size_guidance={"images": 0, "scalars": 0})
+        acc.Reload()
+        for kind in tags:
+            tags[kind] |= set(acc.Tags()[kind])
+        for tag in acc.Tags()["scalars"]:
+            values[tag] = [s.value for s in acc.Scalars(tag)]
+    summary = json.loads((out / "summary.json").read_text())
+    want = {"train_loss", "test_loss", "test_accuracy", "test_top5_accuracy", "lr", "images_per_second"}
+    assert want <= tags["scalars"] and "first_layer_filters" in tags["images"], tags
+    assert values["test_accuracy"][-1] == pytest.approx(summary["test_accuracy"], abs=1e-6)
+    assert values["hparam/test_accuracy"] == [pytest.approx(summary["test_accuracy"], abs=1e-6)]
 
 
 def test_eval_a_registered_model_on_a_dataset(tmp_path):

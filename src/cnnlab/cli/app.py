@@ -8,5 +8,6 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help texts show defaults as [like this]: not markup
     context_settings={"help_option_names": ["-h", "--help"]},
 )

@@ -57,6 +57,7 @@ def train(
     """Train a model; print one line per epoch and the final test accuracy.
 
     Example: cnnlab train --model lenet5 --dataset mnist --epochs 5
+
     Many processes: torchrun --nproc-per-node 2 -m cnnlab train ...
     """
     from cnnlab.train.run import config_for, run_training

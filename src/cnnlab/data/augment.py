@@ -37,11 +37,24 @@ def random_shift(max_shift: int = 2) -> Augment:
     return shift
 
 
+def with_flips(first: Augment) -> Augment:
+    """``first``, then a left-right mirror of a random half of the batch: for clothes and
+    objects (Fashion-MNIST, CIFAR), never for digits."""
+
+    def flip(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        x = first(x, generator)
+        mirror = (torch.rand(x.shape[0], generator=generator) < 0.5).to(x.device)  # (B,)
+        return torch.where(mirror[:, None, None, None], x.flip(3), x)
+
+    return flip
+
+
 AUGMENTS: dict[str, Callable[[], Augment | None]] = {
     "none": lambda: None,
     "shift": lambda: random_shift(2),
     "shift1": lambda: random_shift(1),
     "shift3": lambda: random_shift(3),
+    "shift+flip": lambda: with_flips(random_shift(2)),
 }
 
 

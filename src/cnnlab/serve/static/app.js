@@ -181,7 +181,7 @@ function buildProbabilities() {
   model.classes.forEach((name, k) => {
     const row = document.createElement("div");
     row.className = "prob";
-    row.innerHTML = `<span>${k}: ${name}</span><span class="track"><span class="fill"></span></span><span class="value">–</span>`;
+    row.innerHTML = `<span>${name === String(k) ? k : `${k}: ${name}`}</span><span class="track"><span class="fill"></span></span><span class="value">–</span>`;
     box.appendChild(row);
   });
 }

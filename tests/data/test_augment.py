@@ -1,0 +1,54 @@
+"""Batch augmentations: every output image is one of the allowed transforms of its input."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from cnnlab.data.augment import get_augment, random_shift, with_flips
+from cnnlab.errors import CnnlabError
+
+
+def shifted(img: torch.Tensor, dy: int, dx: int, k: int) -> torch.Tensor:
+    """img (C, H, W) moved by (k - dy, k - dx) pixels with zeros coming in: brute force."""
+    h, w = img.shape[1:]
+    return F.pad(img, (k, k, k, k))[:, dy : dy + h, dx : dx + w]
+
+
+def candidates(img: torch.Tensor, k: int, flips: bool) -> list[torch.Tensor]:
+    outs = [shifted(img, dy, dx, k) for dy in range(2 * k + 1) for dx in range(2 * k + 1)]
+    return outs + [o.flip(2) for o in outs] if flips else outs
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_shift_moves_each_image_within_range(k):
+    x = torch.randint(1, 255, (32, 2, 12, 10), dtype=torch.uint8)
+    y = random_shift(k)(x, torch.Generator().manual_seed(k))
+    assert y.shape == x.shape and y.dtype == torch.uint8
+    seen = set()
+    for a, b in zip(x, y):
+        matches = [i for i, c in enumerate(candidates(a, k, False)) if torch.equal(c, b)]
+        assert matches, "an output is not a shift of its input"
+        seen.add(matches[0])
+    assert len(seen) > 5  # offsets vary across the batch
+
+
+def test_flips_mirror_about_half_the_batch():
+    x = torch.randint(1, 255, (200, 1, 9, 9), dtype=torch.uint8)
+    aug = with_flips(random_shift(1))
+    y = aug(x, torch.Generator().manual_seed(0))
+    mirrored = 0
+    for a, b in zip(x, y):
+        plain = [c for c in candidates(a, 1, False)]
+        if not any(torch.equal(c, b) for c in plain):
+            assert any(torch.equal(c.flip(2), b) for c in plain), "an output is neither shifted nor mirrored"
+            mirrored += 1
+    assert 60 < mirrored < 140
+    assert torch.equal(y, aug(x, torch.Generator().manual_seed(0)))  # seeded runs repeat
+
+
+def test_unknown_augmentation_lists_the_choices():
+    with pytest.raises(CnnlabError, match="unknown augmentation 'flip'.*none, shift, shift1, shift3, shift\\+flip"):
+        get_augment("flip")
+    assert get_augment("none") is None
