@@ -99,11 +99,18 @@ def create_app(inspector: Inspector, max_body: int = MAX_BODY, max_pixels: int =
     async def curves():
         return {"epochs": inspector.curves()}
 
+    test_set = []  # loaded on first use
+
+    def test_images():
+        if not test_set:
+            from cnnlab.data import load_dataset
+
+            test_set.append(load_dataset(inspector.subject.dataset, inspector.subject.data_dir, quiet=True)[1])
+        return test_set[0]
+
     @app.get("/api/sample")
     async def sample(index: int = 0):
-        from cnnlab.data import load_dataset
-
-        _, test = load_dataset(inspector.subject.dataset, inspector.subject.data_dir, quiet=True)
+        test = await run_in_threadpool(test_images)
         if not 0 <= index < len(test):
             return error(400, f"index {index} is out of range; the test set has {len(test)} images (0-{len(test) - 1})")
         img = test.images[index, 0].numpy() / 255.0
