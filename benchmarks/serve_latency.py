@@ -4,8 +4,8 @@ loopback (issue 8's target: p50 ≤ 15 ms, p99 ≤ 50 ms on this 2-core CPU).
 The server is the real ``cnnlab serve`` process; each client thread keeps one HTTP/1.1
 connection open (as a browser does) and posts 280×280 canvas-sized PNG drawings, the page's
 own payload, or 28×28 MNIST digits. Latency is measured at the client, request to last byte.
-Clients set TCP_NODELAY, as browsers do (without it every request waits ~40 ms for a
-delayed ACK: an artefact of Python's http.client, not of the server).
+Clients set TCP_NODELAY, as browsers do. (The server sets it too; before it did, every
+answer waited ~40 ms for the client's delayed ACK: p50 was 44 ms.)
 
     python benchmarks/serve_latency.py                  # trains a one-epoch LeNet-5 first
     python benchmarks/serve_latency.py --run runs/lenet --requests 2000
@@ -72,8 +72,8 @@ def load(port: int, bodies: list[bytes], path: str, clients: int, requests: int)
     def client(k: int) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         conn.connect()
-        # as browsers do: http.client sends headers and body in two writes, and without
-        # TCP_NODELAY Nagle's algorithm holds the body until the server's delayed ACK (40 ms)
+        # as browsers do: http.client writes headers and body separately, and Nagle's
+        # algorithm would hold the body until the server's delayed ACK
         conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         mine = []
         for i in range(per_client):

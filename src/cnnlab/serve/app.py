@@ -13,6 +13,7 @@ Every error is a 4xx with one line of JSON, ``{"error": "..."}``; the server kee
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -28,6 +29,11 @@ from cnnlab.serve.inspector import Inspector
 
 STATIC = Path(__file__).parent / "static"
 MAX_BODY = 2 * 1024 * 1024  # bytes
+
+
+def as_json(result: dict) -> Response:
+    """json.dumps straight away: FastAPI's encoder walks every float of the activations (3× slower)."""
+    return Response(json.dumps(result, separators=(",", ":")), media_type="application/json")
 
 
 def error(status: int, message: str) -> JSONResponse:
@@ -84,12 +90,12 @@ def create_app(inspector: Inspector, max_body: int = MAX_BODY, max_pixels: int =
     @app.post("/api/predict")
     async def predict(request: Request, activations: bool = False):
         img = await image_of(request)
-        return await run_in_threadpool(inspector.predict, img, activations)
+        return as_json(await run_in_threadpool(inspector.predict, img, activations))
 
     @app.post("/api/unit")
     async def unit(request: Request, layer: str, channel: int = 0, y: int = 0, x: int = 0):
         img = await image_of(request)
-        return await run_in_threadpool(inspector.unit, img, layer, channel, y, x)
+        return as_json(await run_in_threadpool(inspector.unit, img, layer, channel, y, x))
 
     @app.get("/api/model")
     async def model():
