@@ -49,6 +49,8 @@ def test_flips_mirror_about_half_the_batch():
 
 
 def test_unknown_augmentation_lists_the_choices():
-    with pytest.raises(CnnlabError, match="unknown augmentation 'flip'.*none, shift, shift1, shift3, shift\\+flip"):
-        get_augment("flip")
+    with pytest.raises(
+        CnnlabError, match="unknown augmentation 'mirror'.*none, shift, shift1, shift3, shift\\+flip, flip"
+    ):
+        get_augment("mirror")
     assert get_augment("none") is None

@@ -55,6 +55,7 @@ AUGMENTS: dict[str, Callable[[], Augment | None]] = {
     "shift1": lambda: random_shift(1),
     "shift3": lambda: random_shift(3),
     "shift+flip": lambda: with_flips(random_shift(2)),
+    "flip": lambda: with_flips(lambda x, generator=None: x),
 }
 
 
