@@ -7,12 +7,22 @@ fused normalize, with no DataLoader, worker processes or host-device copies per 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+
+@functools.cache
+def _affine(mean: tuple[float, ...], std: tuple[float, ...], device: torch.device) -> tuple[Tensor, Tensor]:
+    """(1 / (255 std), -mean / std), each (1, C, 1, 1) on ``device``: made once, not per batch
+    (a per-batch torch.tensor(...) on a GPU is a host-to-device copy every step)."""
+    scale = torch.tensor([1.0 / (255.0 * s) for s in std], device=device).view(1, -1, 1, 1)
+    shift = torch.tensor([-m / s for m, s in zip(mean, std)], device=device).view(1, -1, 1, 1)
+    return scale, shift
 
 
 @dataclass(frozen=True)
@@ -57,10 +67,8 @@ class ImageTensors:
 
     def normalize(self, x: Tensor) -> Tensor:
         """uint8 (N, C, H, W) -> float32, (x/255 - mean) / std per channel."""
-        # one multiply-add: x * (1 / (255 std)) - mean / std
-        scale = torch.tensor([1.0 / (255.0 * s) for s in self.std], device=x.device).view(1, -1, 1, 1)
-        shift = torch.tensor([m / s for m, s in zip(self.mean, self.std)], device=x.device).view(1, -1, 1, 1)
-        return torch.addcmul(-shift, x.float(), scale)
+        scale, shift = _affine(self.mean, self.std, x.device)
+        return torch.addcmul(shift, x.float(), scale)  # one multiply-add
 
     def batches(
         self,

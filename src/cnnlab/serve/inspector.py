@@ -88,7 +88,7 @@ class Inspector:
         self.model = subject.model.eval()
         self.mean, self.std = subject.mean[0], subject.std[0]
         self.classes = list(subject.classes or [str(i) for i in range(10)])
-        self.layers = [name for name, m in self.model.named_children() if any(True for _ in m.modules())]
+        self.layers = [name for name, _ in self.model.named_children()]
         self.viz_dir = viz_dir
         self._lock = threading.Lock()  # hooks are shared state: one pass at a time
         self._captured: dict[str, dict[str, Tensor]] = {"in": {}, "out": {}}
@@ -237,13 +237,7 @@ class Inspector:
     def _receptive_fields(self) -> dict:
         from cnnlab.viz.receptive_field import receptive_fields
 
-        fields = {}
-        for name in self.layers:
-            try:
-                fields.update(receptive_fields(self.model, self.subject.input_shape, [name]))
-            except (CnnlabError, RuntimeError, NotImplementedError, KeyError, TypeError, ValueError):
-                continue  # not spatial (fully connected), or an op the tracer cannot follow
-        return fields
+        return receptive_fields(self.model, self.subject.input_shape, self.layers, spatial_only=True)
 
     def _viz_images(self, layer: str, channel: int) -> list[dict[str, str]]:
         """`cnnlab viz report` files for this unit, if the report was written."""

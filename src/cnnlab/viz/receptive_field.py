@@ -108,8 +108,11 @@ class _Propagate(TorchDispatchMode):
         return out
 
 
-def receptive_fields(model: nn.Module, input_shape: tuple[int, ...], layers: list[str]) -> dict[str, Field]:
-    """The receptive field of units of each named layer (whose output must still be spatial)."""
+def receptive_fields(
+    model: nn.Module, input_shape: tuple[int, ...], layers: list[str], spatial_only: bool = False
+) -> dict[str, Field]:
+    """The receptive field of units of each named layer, from one traced pass. A layer whose
+    output is not spatial (fully connected) is an error, or left out with ``spatial_only``."""
     outputs: dict[str, Tensor] = {}
     handles = [
         get_layer(model, name).register_forward_hook(
@@ -136,6 +139,8 @@ def receptive_fields(model: nn.Module, input_shape: tuple[int, ...], layers: lis
     for name in layers:
         f = mode.field_of(outputs[name])
         if f is None or outputs[name].ndim != len(input_shape) + 1:
+            if spatial_only:
+                continue
             from cnnlab.errors import CnnlabError
 
             raise CnnlabError(
