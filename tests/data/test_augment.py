@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cnnlab.data.augment import get_augment, random_shift, with_flips
+from cnnlab.data.augment import get_augment, random_shift, with_erasing, with_flips
 from cnnlab.errors import CnnlabError
 
 
@@ -48,9 +48,47 @@ def test_flips_mirror_about_half_the_batch():
     assert torch.equal(y, aug(x, torch.Generator().manual_seed(0)))  # seeded runs repeat
 
 
+def test_erasing_replaces_one_rectangle_in_about_half_the_images():
+    # constant images, so that any changed pixel is visible; noise equal to 77 is rare and
+    # only shrinks the changed set inside the rectangle, never outside it
+    h, w = 20, 16
+    x = torch.full((400, 2, h, w), 77, dtype=torch.uint8)
+    aug = with_erasing(lambda x, generator=None: x, p=0.5)
+    y = aug(x, torch.Generator().manual_seed(3))
+    assert y.shape == x.shape and y.dtype == torch.uint8
+    erased, shapes = 0, set()
+    for a, b in zip(x, y):
+        changed = (a != b).any(0)  # (H, W)
+        if not changed.any():
+            continue
+        erased += 1
+        rows, cols = changed.any(1).nonzero().flatten(), changed.any(0).nonzero().flatten()
+        top, bottom, left, right = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
+        box = (bottom - top) * (right - left)
+        assert changed.sum() >= 0.9 * box  # one filled rectangle, not scattered pixels
+        assert not changed[:top].any() and not changed[bottom:].any()
+        assert 0.02 * h * w * 0.5 <= box <= 0.33 * h * w * 1.5  # the paper's area range, with rounding
+        assert torch.equal(a[:, ~changed], b[:, ~changed])
+        shapes.add((int(bottom - top), int(right - left)))
+    assert 150 < erased < 250
+    assert len(shapes) > 20  # each image draws its own rectangle
+    assert torch.equal(y, aug(x, torch.Generator().manual_seed(3)))  # seeded runs repeat
+
+
+def test_shift_flip_erase_keeps_unerased_images_shifted_or_mirrored():
+    x = torch.randint(1, 255, (100, 1, 9, 9), dtype=torch.uint8)
+    y = get_augment("shift+flip+erase")(x, torch.Generator().manual_seed(1))
+    plain = 0
+    for a, b in zip(x, y):
+        if any(torch.equal(c, b) for c in candidates(a, 2, True)):
+            plain += 1
+    assert 25 < plain < 75  # the other half carries a noise rectangle
+
+
 def test_unknown_augmentation_lists_the_choices():
     with pytest.raises(
-        CnnlabError, match="unknown augmentation 'mirror'.*none, shift, shift1, shift3, shift\\+flip, flip"
+        CnnlabError,
+        match="unknown augmentation 'mirror'.*none, shift, shift1, shift3, shift\\+flip, flip, shift\\+flip\\+erase",
     ):
         get_augment("mirror")
     assert get_augment("none") is None

@@ -41,7 +41,7 @@ def test_forward_backward_smoke(name):
         assert sum(p.numel() for p in model.parameters()) == PUBLISHED_PARAMS[name]
 
 
-@pytest.mark.parametrize("name", ["alexnet-small", "resnet18-small", "mnist-best"])
+@pytest.mark.parametrize("name", ["alexnet-small", "resnet18-small", "mnist-best", "fashion-best"])
 def test_small_variants_take_32x32_colour(name):
     assert create(name, in_channels=3, input_size=32, num_classes=100)(torch.randn(2, 3, 32, 32)).shape == (2, 100)
 
@@ -91,3 +91,16 @@ def test_imagenet_models_refuse_mnist_with_a_hint():
 def test_pretrained_weights_need_1000_classes():
     with pytest.raises(CnnlabError, match="pretrained resnet18 weights have 1000 ImageNet classes, not 10"):
         create("resnet18", num_classes=10, weights="DEFAULT")
+
+
+def test_fashion_best_head_knows_where_features_are():
+    """mnist-best averages the last 7×7 map away; fashion-best's linear layer sees each position."""
+    torch.manual_seed(0)
+    feats = torch.randn(3, 128, 7, 7)
+    moved = feats.roll(3, dims=3)  # the same features, elsewhere
+    for name, invariant in (("mnist-best", True), ("fashion-best", False)):
+        model = create(name).eval()
+        here, there = (model.output(model.pool(f).flatten(1)) for f in (feats, moved))
+        assert torch.allclose(here, there, atol=1e-5) == invariant, name
+    assert create("fashion-best").output.in_features == 128 * 7 * 7
+    assert create("fashion-best", input_size=32).output.in_features == 128 * 8 * 8

@@ -25,7 +25,12 @@ def train(
     weight_decay: Annotated[Optional[float], typer.Option(help="Weight decay.")] = None,
     schedule: Annotated[Optional[str], typer.Option(help="onecycle, cosine or constant.")] = None,
     label_smoothing: Annotated[Optional[float], typer.Option(help="Cross-entropy label smoothing.")] = None,
-    augment: Annotated[Optional[str], typer.Option(help="none, shift (±2 px), shift1, shift3.")] = None,
+    augment: Annotated[
+        Optional[str],
+        typer.Option(
+            help="none, shift (±2 px), shift1, shift3, flip, shift+flip, flip+erase, shift+flip+erase (mirror flips and random erasing suit clothes and objects, not digits)."
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed (weights, shuffling, augmentation).")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
     out: Annotated[Optional[Path], typer.Option("--out", help="Run folder [runs/MODEL-DATASET-TIME].")] = None,

@@ -49,6 +49,36 @@ def with_flips(first: Augment) -> Augment:
     return flip
 
 
+def with_erasing(
+    first: Augment, p: float = 0.5, area: tuple[float, float] = (0.02, 0.33), ratio: tuple[float, float] = (0.3, 3.3)
+) -> Augment:
+    """``first``, then random erasing (Zhong et al. 2017): with probability ``p`` an image gets
+    one rectangle of random noise, covering ``area`` of the image with aspect ``ratio`` (the
+    paper's defaults). Every image draws its own rectangle in one batched pass;
+    ``torchvision.transforms.v2.RandomErasing`` would erase the same one across a batch."""
+    lo, hi = torch.log(torch.tensor(ratio, dtype=torch.float64))
+
+    def erase(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        x = first(x, generator)
+        b, c, h, w = x.shape
+        u = torch.rand(5, b, generator=generator, dtype=torch.float64)  # (5, B)
+        size = (area[0] + (area[1] - area[0]) * u[0]) * h * w  # (B,) erased pixels
+        aspect = torch.exp(lo + (hi - lo) * u[1])  # (B,) height / width
+        eh = torch.sqrt(size * aspect).round().clamp(1, h).long()  # (B,)
+        ew = torch.sqrt(size / aspect).round().clamp(1, w).long()  # (B,)
+        top = (u[2] * (h - eh + 1)).long()  # (B,)
+        left = (u[3] * (w - ew + 1)).long()  # (B,)
+        rows = torch.arange(h)[None, :]  # (1, H)
+        cols = torch.arange(w)[None, :]  # (1, W)
+        inside_rows = (rows >= top[:, None]) & (rows < (top + eh)[:, None])  # (B, H)
+        inside_cols = (cols >= left[:, None]) & (cols < (left + ew)[:, None])  # (B, W)
+        mask = inside_rows[:, None, :, None] & inside_cols[:, None, None, :] & (u[4] < p)[:, None, None, None]
+        noise = torch.randint(0, 256, x.shape, generator=generator, dtype=torch.uint8)  # (B, C, H, W)
+        return torch.where(mask.to(x.device), noise.to(x.device), x)
+
+    return erase
+
+
 AUGMENTS: dict[str, Callable[[], Augment | None]] = {
     "none": lambda: None,
     "shift": lambda: random_shift(2),
@@ -56,6 +86,8 @@ AUGMENTS: dict[str, Callable[[], Augment | None]] = {
     "shift3": lambda: random_shift(3),
     "shift+flip": lambda: with_flips(random_shift(2)),
     "flip": lambda: with_flips(lambda x, generator=None: x),
+    "shift+flip+erase": lambda: with_erasing(with_flips(random_shift(2))),
+    "flip+erase": lambda: with_erasing(with_flips(lambda x, generator=None: x)),
 }
 
 

@@ -59,6 +59,20 @@ for spec in (
         },
     ),
     ModelSpec(
+        "fashion-best",
+        functools.partial(MnistBest, head="flatten"),
+        "mnist-best's five blocks with a flattening head (where a feature is, not only whether): for Fashion-MNIST (202k params)",
+        min_size=8,
+        recipe={
+            "epochs": 30,
+            "batch_size": 128,
+            "lr": 4e-3,
+            "weight_decay": 5e-2,
+            "label_smoothing": 0.1,
+            "augment": "shift+flip+erase",
+        },
+    ),
+    ModelSpec(
         "alexnet-small",
         AlexNetSmall,
         "AlexNet's plan (5 conv + 3 FC, ReLU, max-pool, dropout) for 28×28 / 32×32 inputs",

@@ -7,6 +7,11 @@ CPU: 99.17-99.22% after 2 epochs, 6.8 s of training (3 seeds).
 ``mnist-best``: five 3×3 conv-BN-ReLU blocks (two of them strided), global average
 pooling, one linear layer; trained with random ±2-pixel shifts, label smoothing and weight
 decay. Figures: ``benchmarks/mnist_models.py``.
+
+``fashion-best``: the same five blocks with a flattening head: the linear layer sees every
+one of the 7×7 positions instead of their average, so it knows *where* a feature is (a
+sleeve's length, a collar, a heel). For MNIST this does not matter; for Fashion-MNIST it
+was worth 0.9 points after 8 epochs (92.86% against 91.99%, same recipe, same time).
 """
 
 from __future__ import annotations
@@ -34,21 +39,36 @@ class MnistFast(nn.Module):
 
 
 class MnistBest(nn.Module):
+    """``head="gap"``: global average pool → linear; ``head="flatten"``: the whole last feature
+    map → linear (``fashion-best``)."""
+
     def __init__(
-        self, num_classes: int = 10, in_channels: int = 1, input_size: tuple[int, int] = (28, 28), width: int = 32
+        self,
+        num_classes: int = 10,
+        in_channels: int = 1,
+        input_size: tuple[int, int] = (28, 28),
+        width: int = 32,
+        head: str = "gap",
     ) -> None:
         super().__init__()
+        assert head in ("gap", "flatten"), f"head must be gap or flatten, got {head!r}"
         w = width
         self.block1 = ConvBNReLU(in_channels, w)
         self.block2 = ConvBNReLU(w, w, stride=2)
         self.block3 = ConvBNReLU(w, 2 * w)
         self.block4 = ConvBNReLU(2 * w, 2 * w, stride=2)
         self.block5 = ConvBNReLU(2 * w, 4 * w)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.output = nn.Linear(4 * w, num_classes)
+        if head == "gap":
+            self.pool = nn.AdaptiveAvgPool2d(1)
+            features = 4 * w
+        else:
+            self.pool = nn.Identity()
+            h, v = (conv_out(conv_out(s, 3, 2, 1), 3, 2, 1) for s in input_size)
+            features = 4 * w * h * v
+        self.output = nn.Linear(features, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.block2(self.block1(x))  # (N, w, 14, 14)
         x = self.block4(self.block3(x))  # (N, 2w, 7, 7)
-        x = self.pool(self.block5(x))  # (N, 4w, 1, 1)
+        x = self.pool(self.block5(x))  # gap: (N, 4w, 1, 1); flatten: (N, 4w, 7, 7)
         return self.output(x.flatten(1))  # (N, num_classes)
