@@ -163,6 +163,33 @@ def test_grouped_conv_and_locally_connected():
     assert row["connections"] == row["macs"] == 3 * 16 * 2 * 9  # each unit sees K²·I inputs
 
 
+class Branching(nn.Module):
+    """A forward whose path depends on the values: meta tensors have none, so the size tracer
+    must fall back to real ones."""
+
+    def __init__(self, data_dependent: bool) -> None:
+        super().__init__()
+        self.data_dependent = data_dependent
+        self.conv = nn.Conv2d(1, 4, 3)
+        self.fc = nn.Linear(4 * 26 * 26, 10)
+
+    def forward(self, x):
+        x = self.conv(x)
+        if not self.data_dependent or x.abs().sum() >= 0:  # always true, but only values can say so
+            x = torch.relu(x)
+        return self.fc(x.flatten(1))
+
+
+def test_data_dependent_forward_is_traced_on_real_tensors():
+    with pytest.raises((RuntimeError, NotImplementedError)):  # what the meta pass alone would do
+        Branching(True).to("meta")(torch.zeros(1, 1, 28, 28, device="meta"))
+    plain, branching = (analyze(Branching(d), (1, 28, 28)) for d in (False, True))
+    assert [(r["name"], r["macs"], r["weights"]) for r in branching.layers] == [
+        (r["name"], r["macs"], r["weights"]) for r in plain.layers
+    ]
+    assert branching.layers[0]["macs"] == 4 * 26 * 26 * 9
+
+
 def test_memory_figures_scale_with_batch():
     model = create("lenet5")
     one, eight = analyze(model, (1, 28, 28), batch=2), analyze(model, (1, 28, 28), batch=16)

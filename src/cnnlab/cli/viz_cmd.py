@@ -209,11 +209,9 @@ def saliency(
     smoothgrad: Annotated[int, typer.Option(help="Noisy copies for SmoothGrad (0: plain gradient only).")] = 25,
 ) -> None:
     """The gradient of a class score with respect to the input, and SmoothGrad, as an overlay PNG."""
-    import torch
-
     from cnnlab.data import load_dataset
     from cnnlab.viz import images
-    from cnnlab.viz.saliency import saliency_map
+    from cnnlab.viz.saliency import saliency_figure
 
     s = _subject(str(run_dir), None)
     if s.dataset is None:
@@ -221,15 +219,8 @@ def saliency(
     _, test = load_dataset(s.dataset, s.data_dir, quiet=True)
     if not 0 <= index < len(test):
         raise CnnlabError(f"--index {index} is out of range: the test set has {len(test)} images (0-{len(test) - 1})")
-    x = test.normalize(test.images[index : index + 1])
-    with torch.no_grad():
-        pred = int(s.model.eval()(x).argmax(1))
-    target = pred if class_ is None else class_
-    img = images.chw_to_hwc(test.images[index].float().numpy() / 255)
-    tiles = [img, images.overlay(img, saliency_map(s.model, x, target).numpy())]
-    if smoothgrad:
-        tiles.append(images.overlay(img, saliency_map(s.model, x, target, smooth=smoothgrad).numpy()))
-    images.save_png(images.grid(tiles, cols=len(tiles), pad=2, scale=max(1, 168 // s.input_shape[1])), out)
+    pic, pred, target = saliency_figure(s.model, test, index, class_, smooth=smoothgrad)
+    images.save_png(pic, out)
     info(
         f"wrote {out}: test image {index} (label {int(test.labels[index])}, predicted {pred}), saliency of class {target}"
     )

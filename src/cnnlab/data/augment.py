@@ -68,13 +68,14 @@ def with_erasing(
         ew = torch.sqrt(size / aspect).round().clamp(1, w).long()  # (B,)
         top = (u[2] * (h - eh + 1)).long()  # (B,)
         left = (u[3] * (w - ew + 1)).long()  # (B,)
-        rows = torch.arange(h)[None, :]  # (1, H)
-        cols = torch.arange(w)[None, :]  # (1, W)
-        inside_rows = (rows >= top[:, None]) & (rows < (top + eh)[:, None])  # (B, H)
-        inside_cols = (cols >= left[:, None]) & (cols < (left + ew)[:, None])  # (B, W)
-        mask = inside_rows[:, None, :, None] & inside_cols[:, None, None, :] & (u[4] < p)[:, None, None, None]
+        box = torch.stack([top, top + eh, left, left + ew, (u[4] < p).long()]).to(x.device)  # (5, B)
+        rows = torch.arange(h, device=x.device)[None, :]  # (1, H)
+        cols = torch.arange(w, device=x.device)[None, :]  # (1, W)
+        inside_rows = (rows >= box[0, :, None]) & (rows < box[1, :, None])  # (B, H)
+        inside_cols = (cols >= box[2, :, None]) & (cols < box[3, :, None])  # (B, W)
+        mask = inside_rows[:, None, :, None] & inside_cols[:, None, None, :] & box[4, :, None, None, None].bool()
         noise = torch.randint(0, 256, x.shape, generator=generator, dtype=torch.uint8)  # (B, C, H, W)
-        return torch.where(mask.to(x.device), noise.to(x.device), x)
+        return torch.where(mask, noise.to(x.device), x)
 
     return erase
 

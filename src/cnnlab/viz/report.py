@@ -24,7 +24,7 @@ from cnnlab.viz import images, objectives
 from cnnlab.viz.examples import crop, top_examples
 from cnnlab.viz.filters import save_filter_grid
 from cnnlab.viz.render import RenderConfig, render, strip
-from cnnlab.viz.saliency import saliency_map
+from cnnlab.viz.saliency import saliency_figure
 from cnnlab.viz.source import Subject, load_subject
 
 REPORT_STEPS = 256
@@ -151,13 +151,7 @@ def write_report(run_dir: str | Path, out: str | Path, steps: int = REPORT_STEPS
 
     figs = []
     for i in range(6):
-        x = test.subset(slice(i, i + 1)).normalize(test.images[i : i + 1])
-        with torch.no_grad():
-            pred = int(model(x).argmax(1))
-        plain = saliency_map(model, x, pred).numpy()
-        smooth = saliency_map(model, x, pred, smooth=25).numpy()
-        img = test.images[i, 0].float().numpy() / 255
-        pic = images.grid([img, images.overlay(img, plain), images.overlay(img, smooth)], cols=3, pad=2, scale=6)
+        pic, pred, _ = saliency_figure(model, test, i)
         name = f"saliency_{i}.png"
         images.save_png(pic, out / name)
         figs.append(

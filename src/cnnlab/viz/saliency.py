@@ -5,9 +5,11 @@ of the input. The lecture: "use input gradients to diagnose what the unit is res
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
+from cnnlab.viz import images
 from cnnlab.viz.layers import capture, check_channel
 from cnnlab.viz.render import frozen
 
@@ -55,3 +57,21 @@ def saliency_map(
         noisy = x + sigma * torch.randn(x.shape, generator=g).to(x.device)
         total += input_gradient(model, noisy, target, layer)
     return (total / smooth).abs().amax(1)[0]
+
+
+def saliency_figure(
+    model: nn.Module, data, index: int, target: int | None = None, smooth: int = 25
+) -> tuple[np.ndarray, int, int]:
+    """Test image ``index`` of ``data`` (an in-memory dataset), its gradient saliency and, with
+    ``smooth`` > 0, SmoothGrad, side by side. ``target``: the class to explain (None: the
+    predicted one). Returns (picture in [0, 1], predicted class, explained class)."""
+    x = data.normalize(data.images[index : index + 1])  # (1, C, H, W)
+    with torch.no_grad():
+        pred = int(model.eval()(x).argmax(1))
+    target = pred if target is None else target
+    img = images.chw_to_hwc(data.images[index].float().numpy() / 255)
+    tiles = [img, images.overlay(img, saliency_map(model, x, target).numpy())]
+    if smooth:
+        tiles.append(images.overlay(img, saliency_map(model, x, target, smooth=smooth).numpy()))
+    scale = max(1, 168 // x.shape[-2])
+    return images.grid(tiles, cols=len(tiles), pad=2, scale=scale), pred, target
