@@ -82,9 +82,8 @@ def examples(
 ) -> None:
     """The dataset images that activate a unit most, with the receptive-field patch of the maximum."""
     from cnnlab.data import load_dataset
-    from cnnlab.viz import images
-    from cnnlab.viz.examples import crop, top_examples
-    from cnnlab.viz.report import _fit, outline
+    from cnnlab.viz.examples import top_examples
+    from cnnlab.viz.figures import examples_figure, save
 
     s = _subject(str(run_dir), None)
     if s.dataset is None:
@@ -95,20 +94,8 @@ def examples(
     data = train if split == "train" else test
     pos = _parse_ints(position, "--position") if position else None
     top = top_examples(s.model, data, layer, channel, k, pos)
-    to_img = lambda i: images.chw_to_hwc(data.images[i].float().numpy() / 255)  # noqa: E731
-    full = [
-        images.upscale(outline(to_img(i), b) if b else to_img(i), 3)
-        for i, b in zip(top.indices, top.boxes or [None] * k)
-    ]
-    tiles = full + (
-        [
-            _fit(images.chw_to_hwc(crop(data.images[i], b).float().numpy() / 255), full[0].shape[0])
-            for i, b in zip(top.indices, top.boxes)
-        ]
-        if top.boxes
-        else []
-    )
-    images.save_png(images.grid(tiles, cols=len(full), pad=2), out)
+    where = f" at {pos}" if pos else ""
+    save(examples_figure(data.images, top, f"{layer} channel {channel}{where}: top {len(top.indices)} {split} images"), out)
     info(
         f"wrote {out}: top {len(top.indices)} {split} images for {layer} channel {channel}: indices {top.indices}, "
         f"activations {', '.join(f'{v:.3f}' for v in top.values)}"
@@ -136,15 +123,18 @@ def features(
     no_transforms: Annotated[bool, typer.Option("--no-transforms", help="No transformation robustness.")] = False,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     weights: Weights = None,
-    scale: Annotated[int, typer.Option(help="Enlarge the PNG this many times.")] = 0,
+    scale: Annotated[int, typer.Option(help="Resolution of the PNG: 1-8 times the default.")] = 1,
 ) -> None:
     """Feature visualization: an image optimized from noise to excite a unit, with snapshots."""
     import torch
     from tqdm import tqdm
 
-    from cnnlab.viz import images, objectives
-    from cnnlab.viz.render import RenderConfig, check_objective_target, render, strip
+    from cnnlab.viz import objectives
+    from cnnlab.viz.figures import save, snapshots_figure
+    from cnnlab.viz.render import RenderConfig, check_objective_target, render
 
+    if not 1 <= scale <= 8:
+        raise CnnlabError(f"--scale must be 1-8 (times the default resolution), got {scale}")
     s = _subject(target, weights)
     chosen = sum(v is not None for v in (channel, neuron, class_)) + int(deepdream)
     if chosen != 1:
@@ -190,8 +180,9 @@ def features(
             cfg,
             progress=lambda i, v: (bar.update(1), bar.set_postfix(objective=f"{v:.3f}", refresh=False)),
         )
-    scale = scale or max(1, 128 // s.input_shape[1])
-    images.save_png(strip(result, scale=scale), out)
+    fig = snapshots_figure(result, f"{s.name}: {obj.name}")
+    fig.set_dpi(fig.dpi * scale)
+    save(fig, out)
     info(
         f"wrote {out}: {obj.name}, objective {result.start_value:.3f} → {result.end_value:.3f} in {steps} steps "
         f"({steps / max(result.seconds, 1e-9):.1f} steps/s); snapshots at steps {sorted(result.snapshots)}"
@@ -230,7 +221,7 @@ def saliency(
 def report(
     run_dir: Annotated[Path, typer.Argument(help="A run folder from `cnnlab train` (MNIST or Fashion-MNIST).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
-    steps: Annotated[int, typer.Option(help="Gradient-ascent steps per class.")] = 256,
+    steps: Annotated[int, typer.Option(help="Gradient-ascent steps per unit and class.")] = 2048,
 ) -> None:
     """Filters, top-9 examples per channel, class visualizations and saliency, with an index.html."""
     from cnnlab.viz.report import write_report
