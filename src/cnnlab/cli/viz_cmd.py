@@ -95,7 +95,10 @@ def examples(
     pos = _parse_ints(position, "--position") if position else None
     top = top_examples(s.model, data, layer, channel, k, pos)
     where = f" at {pos}" if pos else ""
-    save(examples_figure(data.images, top, f"{layer} channel {channel}{where}: top {len(top.indices)} {split} images"), out)
+    save(
+        examples_figure(data.images, top, f"{layer} channel {channel}{where}: top {len(top.indices)} {split} images"),
+        out,
+    )
     info(
         f"wrote {out}: top {len(top.indices)} {split} images for {layer} channel {channel}: indices {top.indices}, "
         f"activations {', '.join(f'{v:.3f}' for v in top.values)}"
