@@ -124,9 +124,7 @@ def choose_method(
         small_kernel = nk <= (63 if ndim == 1 else 49)
         return direct if small_kernel or "fft" not in allowed else "fft"
     itemsize = torch.empty(0, dtype=dtype).element_size()
-    candidates = [
-        m for m in allowed if m in model["log_seconds"] and METHODS[m].fits(shape_a, shape_b, mode, itemsize)
-    ]
+    candidates = [m for m in allowed if m in model["log_seconds"] and METHODS[m].fits(shape_a, shape_b, mode, itemsize)]
     if not candidates:
         return direct
     costs = {m: predict(model, m, shape_a, shape_b, mode) for m in candidates}

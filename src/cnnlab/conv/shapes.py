@@ -15,7 +15,8 @@ from __future__ import annotations
 from cnnlab.errors import CnnlabError
 
 
-def _count(name: str, value, least: int) -> int:
+def check_count(name: str, value, least: int) -> int:
+    """``value`` if it is an int of at least ``least`` (not a bool or float), else a CnnlabError."""
     if isinstance(value, bool) or not isinstance(value, int) or value < least:
         raise CnnlabError(f"{name} must be an integer of at least {least}, got {value!r}")
     return value
@@ -31,13 +32,13 @@ def conv_output_size(
 ) -> int:
     """Outputs along one axis; ``padding`` is per side (an int for both, or (before, after)).
     Raises :class:`CnnlabError` when the window does not fit (no output at all)."""
-    _count("size", size, 1)
-    _count("kernel size", kernel, 1)
-    _count("stride", stride, 1)
-    _count("dilation", dilation, 1)
+    check_count("size", size, 1)
+    check_count("kernel size", kernel, 1)
+    check_count("stride", stride, 1)
+    check_count("dilation", dilation, 1)
     before, after = (padding, padding) if isinstance(padding, int) and not isinstance(padding, bool) else padding
-    _count("padding", before, 0)
-    _count("padding", after, 0)
+    check_count("padding", before, 0)
+    check_count("padding", after, 0)
     span = dilation * (kernel - 1) + 1  # input positions one window covers
     room = size + before + after - span
     out = (-(-room // stride) if ceil_mode else room // stride) + 1

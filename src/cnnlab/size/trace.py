@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
+from cnnlab.nn.meta import stand_in_input, stand_in_state
 from cnnlab.size import rules
 
 
@@ -170,24 +171,6 @@ class _Tracer(TorchDispatchMode):
             del self.refs[key]
 
 
-def _meta_state(model: nn.Module, device: str) -> tuple[dict[str, Tensor], dict[int, str]]:
-    """Stand-ins for every parameter and buffer on ``device`` (no copies of the data)."""
-    state, ids = {}, {}
-    for name, p in model.named_parameters(remove_duplicate=False):
-        t = torch.empty_like(p, device=device).requires_grad_(p.requires_grad)
-        state[name] = t
-    for name, b in model.named_buffers(remove_duplicate=False):
-        state[name] = torch.zeros_like(b, device=device) if device != "meta" else torch.empty_like(b, device=device)
-    # shared parameters (the same tensor under two names) must stay one tensor
-    first: dict[int, Tensor] = {}
-    for name, p in model.named_parameters(remove_duplicate=False):
-        state[name] = first.setdefault(id(p), state[name])
-    canonical = {id(p): n for n, p in model.named_parameters()}
-    for name, p in model.named_parameters(remove_duplicate=False):
-        ids[id(state[name])] = canonical[id(p)]
-    return state, ids
-
-
 def trace(
     model: nn.Module, input_shape: tuple[int, ...], batch: int, device: str = "meta"
 ) -> tuple[list[Row], int, int]:
@@ -219,9 +202,9 @@ def _run(model: nn.Module, state: dict[str, Tensor], x: Tensor, tracer: _Tracer)
 
 def _pass(model: nn.Module, input_shape, batch: int, device: str, training: bool) -> tuple[list[Row], int]:
     model.train(training)
-    state, ids = _meta_state(model, device)
+    state, ids = stand_in_state(model, device)
     tracer = _Tracer(model, ids, batch)
-    x = torch.zeros((batch, *input_shape), device=device)
+    x = stand_in_input(model, input_shape, batch, device)
     tracer.live = tracer.peak = x.untyped_storage().nbytes()  # the input batch is live throughout
     with torch.no_grad():
         out = _run(model, state, x, tracer)
@@ -232,7 +215,7 @@ def _pass(model: nn.Module, input_shape, batch: int, device: str, training: bool
 def _training_pass(model: nn.Module, input_shape, batch: int, device: str, rows: list[Row]) -> int:
     """Attribute autograd's saved tensors to the rows found by the inference pass."""
     model.train(True)
-    state, ids = _meta_state(model, device)
+    state, ids = stand_in_state(model, device)
     tracer = _Tracer(model, ids, batch)
     param_keys = {_storage_key(t) for t in state.values()}
     seen: set[int] = set()
@@ -247,7 +230,7 @@ def _training_pass(model: nn.Module, input_shape, batch: int, device: str, rows:
                     target.saved_bytes += t.untyped_storage().nbytes()
         return t
 
-    x = torch.zeros((batch, *input_shape), device=device)
+    x = stand_in_input(model, input_shape, batch, device)
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         out = _run(model, state, x, tracer)
     del out

@@ -55,7 +55,9 @@ def _entries(b: Tensor, input_shape: tuple[int, ...], r: Region) -> tuple[Tensor
 
 def _check_shape(input_shape) -> tuple[int, ...]:
     shape = (input_shape,) if isinstance(input_shape, (int, np.integer)) else tuple(np.atleast_1d(input_shape))
-    if not shape or any(isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 1 for n in shape):
+    if not shape or any(
+        isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 1 for n in shape
+    ):
         raise CnnlabError(
             f"input_shape must be a positive int or a tuple of positive ints (the shape of a), got {input_shape!r}"
         )
