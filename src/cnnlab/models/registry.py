@@ -39,9 +39,10 @@ class ModelSpec:
             hint = f"use {self.alternative} or --resize {eh}" if self.alternative else f"use --resize {eh}"
             raise CnnlabError(f"{self.name} expects {ec}×{eh}×{ew} input and {source} gives {c}×{h}×{w}; {hint}")
         if min(h, w) < self.min_size:
+            instead = f"{self.alternative} or" if self.alternative else "a model for small inputs (cnnlab models) or"
             raise CnnlabError(
                 f"{self.name} needs inputs of at least {self.min_size}×{self.min_size} and {source} gives {h}×{w}; "
-                f"use --resize {self.min_size} or a model for small inputs (cnnlab models)"
+                f"use {instead} --resize {self.min_size}"
             )
 
 

@@ -64,6 +64,8 @@ class _Tracer(TorchDispatchMode):
         self.live = 0
         self.peak = 0
         self.refs: dict[int, list] = {}  # storage key -> [bytes, live tensor count]
+        self.derived: dict[int, dict[str, int]] = {}  # id(tensor computed from weights alone) -> those weights
+        self.keep: list[Tensor] = []  # keeps those tensors alive, so their ids stay unique
 
     # -- module stack -----------------------------------------------------------------
     def push(self, module: nn.Module, inputs) -> None:
@@ -74,7 +76,7 @@ class _Tracer(TorchDispatchMode):
         if kind is not None and not any(r is not None for _, _, r in self.stack):  # outermost layer module wins
             label = name if self.calls[name] == 1 else f"{name} (call {self.calls[name]})"
             x = next((t for t in tree_flatten(inputs)[0] if isinstance(t, Tensor)), None)
-            row = Row(label, kind, module, in_shape=tuple(x.shape[1:]) if x is not None else ())
+            row = Row(label, kind, module, in_shape=per_example(tuple(x.shape), self.batch) if x is not None else ())
             self._open(row)
         self.stack.append((name, module, row))
 
@@ -83,7 +85,7 @@ class _Tracer(TorchDispatchMode):
         if row is not None:
             y = next((t for t in tree_flatten(output)[0] if isinstance(t, Tensor)), None)
             if y is not None:
-                row.out_shape = tuple(y.shape[1:])
+                row.out_shape = per_example(tuple(y.shape), self.batch)
             row.live_bytes = self.live
 
     def _open(self, row: Row) -> None:
@@ -103,47 +105,72 @@ class _Tracer(TorchDispatchMode):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
         op = func.__name__.split(".")[0]
+        inputs = [t for t in tree_flatten((args, kwargs))[0] if isinstance(t, Tensor)]
+        weights = [self.weight_of(t) for t in inputs]  # the parameters each input is (a view of)
+        used = {name: numel for names in weights if names for name, numel in names.items()}
+        activations = [t for t, names in zip(inputs, weights) if not names]
+        kind = rules.op_type(op)
+        if kind is None and used and not activations:
+            # an op on weights alone (F.linear's transpose, a view, a cast): the weights belong
+            # to the op that uses its result, so carry them to that op
+            for t in tree_flatten(out)[0]:
+                if isinstance(t, Tensor):
+                    self.derived[id(t)] = used
+                    self.keep.append(t)
+            return out
         if op in ("detach", "alias", "lift_fresh"):
             return out
         layer = self.current_layer()
-        kind = rules.op_type(op)
         if layer is None and kind is not None:  # a functional layer op: a row of its own
-            owner = self.stack[-1][0] if self.stack else "(model)"
-            x = next((t for t in tree_flatten(args)[0] if isinstance(t, Tensor)), None)
-            layer = Row(
-                f"{owner}.{op}" if owner != "(model)" else f"(model).{op}",
-                "fully connected" if kind == "matmul" else kind,
-                in_shape=tuple(x.shape[1:]) if x is not None else (),
-            )
-            layer.has_bias = (op == "convolution" and args[2] is not None) or op in ("addmm", "baddbmm", "addmv")
-            if kind == "pooling" and op.startswith(("max_pool", "avg_pool")) and len(args) > 1:
-                layer.window = math.prod(args[1])
-            self._open(layer)
+            layer = self._functional_row(op, kind, args, activations)
         target = layer if layer is not None else (self.rows[-1] if self.rows else None)
         if target is not None and layer is not None:
             target.macs += rules.op_macs(op, args, out) if kind else 0
             first = next((t for t in tree_flatten(out)[0] if isinstance(t, Tensor)), None)
             if layer.module is None and first is not None and kind is not None:
-                layer.out_shape = tuple(first.shape[1:])
+                layer.out_shape = per_example(tuple(first.shape), self.batch)
         if target is None:
             self.pending_ops.append(op)
         else:
             target.ops.append(op)
-        for t in tree_flatten((args, kwargs))[0]:
-            name = self.params.get(id(t)) if isinstance(t, Tensor) else None
-            if name is None:
-                continue
+        for name, numel in used.items():
             bucket = target.params if target is not None else self.pending_params
             if name in self.seen_params:
                 if target is not None and name not in target.params:
-                    target.shared[name] = t.numel()
+                    target.shared[name] = numel
             else:
                 self.seen_params.add(name)
-                bucket[name] = t.numel()
+                bucket[name] = numel
+            if target is not None and target.module is None and name.endswith("bias") and kind is None:
+                target.has_bias = True  # a bias added by its own op (mm, then add)
         self._track_outputs(out, args)
         if target is not None and layer is not None:
             target.live_bytes = max(target.live_bytes, self.live)
         return out
+
+    def weight_of(self, t: Tensor) -> dict[str, int] | None:
+        name = self.params.get(id(t))
+        return {name: t.numel()} if name is not None else self.derived.get(id(t))
+
+    def _functional_row(self, op: str, kind: str, args: tuple, activations: list[Tensor]) -> Row:
+        """A row for a layer op with no layer module around it (``F.conv2d``, ``x @ W``, the
+        products inside attention or an LSTM cell), named by its owner and kind, with
+        ``(call N)`` for repeats."""
+        owner = self.stack[-1][0] if self.stack else "(model)"
+        label = f"{owner}.{kind if kind in ('conv', 'matmul') else op}"
+        self.calls[label] = self.calls.get(label, 0) + 1
+        name = label if self.calls[label] == 1 else f"{label} (call {self.calls[label]})"
+        x = activations[0] if activations else None
+        row = Row(
+            name,
+            "fully connected" if kind == "matmul" else kind,
+            in_shape=per_example(tuple(x.shape), self.batch) if x is not None else (),
+        )
+        row.has_bias = (op == "convolution" and args[2] is not None) or op in ("addmm", "baddbmm", "addmv")
+        if kind == "pooling" and op.startswith(("max_pool", "avg_pool")) and len(args) > 1:
+            row.window = math.prod(args[1])
+        self._open(row)
+        return row
 
     def _track_outputs(self, out, args) -> None:
         inputs = {_storage_key(t) for t in tree_flatten(args)[0] if isinstance(t, Tensor) and t.layout == torch.strided}
@@ -240,9 +267,20 @@ def _training_pass(model: nn.Module, input_shape, batch: int, device: str, rows:
     return sum(r.saved_bytes for r in rows)
 
 
-def per_example(rows: list[Row], batch: int) -> None:
-    for r in rows:
-        r.macs //= batch
+def per_example(shape: tuple[int, ...], batch: int) -> tuple[int, ...]:
+    """The shape of one example's share of a batched tensor: the batch axis dropped, or
+    unfolded where an op folded it into the first axis ((B·L, E) from a matmul over a
+    sequence, (B·heads, L, L) in attention). Always numel / batch elements."""
+    if not shape:
+        return shape
+    if shape[0] == batch:
+        return shape[1:]
+    if shape[0] % batch == 0:
+        return (shape[0] // batch, *shape[1:])
+    if batch in shape:  # (L, B, E): a sequence-first layout
+        i = shape.index(batch)
+        return shape[:i] + shape[i + 1 :]
+    return (math.prod(shape) // batch,)
 
 
 def numel(shape: tuple[int, ...]) -> int:
