@@ -82,26 +82,42 @@ def conv_matrix(b, input_shape: int | Sequence[int], mode: str = "full", sparse:
     bt = as_tensor(b)
     input_shape = _check_shape(input_shape)
     check_inputs(torch.empty(input_shape, dtype=bt.dtype), bt, mode)
-    rows, cols, values, size = _entries(bt, input_shape, mode_region(input_shape, tuple(bt.shape), mode))
+    r = mode_region(input_shape, tuple(bt.shape), mode)
+    size = (math.prod(stop - start for start, stop in r), math.prod(input_shape))
+    if not sparse and size[0] * size[1] > MAX_DENSE:  # refuse before building anything
+        nonzeros = math.prod(input_shape) * bt.numel()
+        raise CnnlabError(
+            f"the dense {size[0]}×{size[1]} convolution matrix would have {size[0] * size[1]:,} entries; "
+            f"pass sparse=True (it has at most {nonzeros:,} nonzeros)"
+        )
+    rows, cols, values, size = _entries(bt, input_shape, r)
     if sparse:
         if is_torch:
             return torch.sparse_coo_tensor(torch.stack([rows, cols]), values, size, check_invariants=False).coalesce()
         return scipy.sparse.csr_array((values.numpy(), (rows.numpy(), cols.numpy())), shape=size)
-    if size[0] * size[1] > MAX_DENSE:
-        raise CnnlabError(
-            f"the dense {size[0]}×{size[1]} convolution matrix would have {size[0] * size[1]:,} entries; "
-            f"pass sparse=True (it has only {len(values):,} nonzeros)"
-        )
     dense = torch.zeros(size, dtype=bt.dtype, device=bt.device).index_put((rows, cols), values)
     return dense if is_torch else dense.numpy()
 
 
+MAX_BUILD_BYTES = 2 << 30  # building the entries takes ~64 bytes per (input, tap) pair
+
+
+def fits(shape_a, shape_b, mode: str, itemsize: int) -> bool:
+    return math.prod(shape_a) * math.prod(shape_b) * 64 <= MAX_BUILD_BYTES
+
+
 def matrix(a: Tensor, b: Tensor, region: Region) -> Tensor:
     """Convolve by multiplying ``a`` with the (sparse) convolution matrix of ``b``."""
+    if not fits(a.shape, b.shape, "full", a.element_size()):
+        raise CnnlabError(
+            f"method='matrix' would build {a.numel() * b.numel():,} matrix entries "
+            f"(~{a.numel() * b.numel() * 64 / 2**30:.0f} GiB) for a {tuple(a.shape)} signal and a {tuple(b.shape)} kernel; "
+            "use method='auto', 'fft' or 'flip_and_filter'"
+        )
     rows, cols, values, size = _entries(b, tuple(a.shape), region)
     t = torch.sparse_coo_tensor(torch.stack([rows, cols]), values, size, check_invariants=False)
     out = torch.sparse.mm(t, a.reshape(-1, 1))  # (n_out, 1)
     return out.reshape(tuple(stop - start for start, stop in region))
 
 
-register(Method("matrix", 3, matrix, direct_work, int64_devices=("cpu",), auto=False))
+register(Method("matrix", 3, matrix, direct_work, int64_devices=("cpu",), auto=False, fits=fits))
