@@ -7,8 +7,10 @@ The lecture's picture: (2, −1, 1) ∗ (1, 1, 2) = 2·(1,1,2) + (−1)·(1,1,2 
 per entry of the smaller array. For small kernels on large images this is the fastest
 direct method on a CPU. Done naively, each pass streams the whole image through memory, so
 the signal is cut into blocks of about ``BLOCK_BYTES`` and all the shifted copies of one
-block are added while it is still in cache (``benchmarks/conv_blocking.py`` measures the
-gain; see benchmarks/results/conv_blocking.json).
+block are added while it is still in cache (``python benchmarks/conv_blocking.py``, on
+64×256×256 stacks on a shared 2-core CPU: 1.9-2.2× faster for 5×5 and 7×7 kernels in
+float32 and 7×7 in float64, 1.1× for 5×5 float64, and 0.8× (slower) for 3×3;
+benchmarks/results/conv_blocking.json).
 
 Only plain multiply-adds of existing pairs, so integers stay integers (exact int64 on every
 device) and a NaN or inf reaches exactly the outputs whose sum includes it.
