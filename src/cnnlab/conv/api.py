@@ -101,18 +101,30 @@ def _convolve(a, b, mode: str, method: str, flip_b: bool):
     bound = integer_bound(ta, tb) if integer else 0
     if integer:
         check_overflow(bound, out_dtype)
-    finite = (all_finite(ta), all_finite(tb)) if not integer else (True, True)
+    chose_auto = method == "auto"
     if flip_b:
         tb = tb.flip(tuple(range(tb.ndim)))
     shape_a, shape_b = tuple(ta.shape), tuple(tb.shape)
     n_full = math.prod(full_shape(shape_a, shape_b))
-    plans = {name: compute_dtype(spec, out_dtype, ta.device, bound, n_full, finite) for name, spec in METHODS.items()}
-    exact = [name for name, plan in plans.items() if not isinstance(plan, str) or plan == PYTHON]
+    # NaN/inf matter only to the FFT and zero-padding methods: look for them (one pass over
+    # each input) only when one of those is asked for or chosen
+    finite = (True, True) if integer else None
+
+    def plans_for(seen: tuple[bool, bool]) -> dict[str, torch.dtype | str]:
+        return {name: compute_dtype(spec, out_dtype, ta.device, bound, n_full, seen) for name, spec in METHODS.items()}
+
+    plans = plans_for((True, True))
     if method == "auto":
-        allowed = tuple(m for m in exact if METHODS[m].auto)
-        method = choose_method(shape_a, shape_b, mode, out_dtype, ta.device, numpy_out, allowed)
+        method = _choose(plans, shape_a, shape_b, mode, out_dtype, ta.device, numpy_out)
+    if finite is None and (METHODS[method].spectral or METHODS[method].zero_padded):
+        finite = (all_finite(ta), all_finite(tb))
+        if not all(finite):
+            plans = plans_for(finite)
+            if chose_auto and isinstance(plans[method], str):
+                method = _choose(plans, shape_a, shape_b, mode, out_dtype, ta.device, numpy_out)
     plan = plans[method]
     if isinstance(plan, str) and plan != PYTHON:
+        exact = [name for name, p in plans.items() if not isinstance(p, str) or p == PYTHON]
         use = " or ".join(repr(m) for m in exact)
         raise CnnlabError(f"method={method!r} {plan}; use method={use} or 'auto'")
     r = region(shape_a, shape_b, mode)
@@ -126,6 +138,12 @@ def _convolve(a, b, mode: str, method: str, flip_b: bool):
         out = out.round()  # exact for direct methods; the FFT's error is bounded below ½
     out = out.to(out_dtype)  # integer plans are exact, so the cast loses nothing
     return out.numpy() if numpy_out else out
+
+
+def _choose(plans, shape_a, shape_b, mode, out_dtype, device, numpy_out) -> str:
+    """``auto``'s pick among the auto methods that are exact here."""
+    allowed = tuple(m for m, p in plans.items() if METHODS[m].auto and (not isinstance(p, str) or p == PYTHON))
+    return choose_method(shape_a, shape_b, mode, out_dtype, device, numpy_out, allowed)
 
 
 def _numpy(t: Tensor) -> np.ndarray:
