@@ -83,8 +83,10 @@ def operand(draw, ndim: int, kind: str, as_torch: bool):
 
 def _refusal_is_documented(message: str, method: str, integer: bool, finite: tuple[bool, bool], torch_in: bool) -> bool:
     spectral = method in ("fft", "overlap_add")
-    if integer:  # on the CPU every direct method has exact int64 arithmetic
-        return spectral and "cannot give exact integers" in message
+    if integer:  # on the CPU every direct method has exact int64 arithmetic; beyond int64
+        # (a uint64 result) only translate_and_scale's Python integers are exact, and the others say so
+        beyond = "int64 arithmetic holds at most 2^63 − 1" in message and "use method='translate_and_scale'" in message
+        return "cannot give exact integers" in message and (spectral or (beyond and method != "translate_and_scale"))
     if spectral:
         return not all(finite) and "cannot propagate NaN or inf" in message
     return method in ("flip_and_filter", "im2col") and not any(finite) and "both inputs hold them" in message

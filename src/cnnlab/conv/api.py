@@ -29,7 +29,6 @@ import torch
 from torch import Tensor
 
 from cnnlab.conv.auto import NUMPY_SMALL_WORK, choose_method
-from cnnlab.conv.method import Method
 from cnnlab.conv.methods import METHODS
 from cnnlab.conv.methods.translate_and_scale import python_ints
 from cnnlab.conv.operands import (
@@ -46,6 +45,7 @@ from cnnlab.conv.operands import (
     torch_dtype,
 )
 from cnnlab.conv.regions import check_mode, full_shape, region
+from cnnlab.conv.registry import Method
 from cnnlab.errors import CnnlabError
 
 METHOD_NAMES = ("auto", *METHODS)

@@ -18,7 +18,7 @@ from scipy.optimize import nnls
 
 from cnnlab.conv.api import convolve
 from cnnlab.conv.auto import features
-from cnnlab.conv.method import auto_methods
+from cnnlab.conv.registry import auto_methods
 
 GRID_1D = {
     "signal": [16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576],

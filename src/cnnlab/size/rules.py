@@ -21,7 +21,8 @@ import torch
 from torch import nn
 
 from cnnlab.models.lenet1998 import PartialConv2d, RBFOutput, Subsampling2d
-from cnnlab.nn import LocallyConnected2d, StochasticPool2d
+from cnnlab.nn.locally_connected import LocallyConnected2d
+from cnnlab.nn.pooling import StochasticPool2d
 
 # aten ops that are layers of their own (the rest fold into the layer they follow)
 CONV_OPS = {"convolution"}

@@ -24,8 +24,8 @@ from torch import Tensor, nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
+import cnnlab.size.rules as rules
 from cnnlab.nn.meta import stand_in_input, stand_in_state
-from cnnlab.size import rules
 
 
 @dataclass

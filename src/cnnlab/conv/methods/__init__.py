@@ -4,14 +4,14 @@ Every method takes two torch tensors of the same dtype and device (1-D or 2-D, t
 number of dimensions) and the :data:`~cnnlab.conv.regions.Region` of the full output the
 mode keeps, and returns that region. All are differentiable with autograd.
 
-Each module here registers its method (:mod:`cnnlab.conv.method`); importing this package
+Each module here registers its method (:mod:`cnnlab.conv.registry`); importing this package
 imports them all, so a new method is one new file.
 """
 
 import importlib
 import pkgutil
 
-from cnnlab.conv.method import REGISTRY as METHODS
+from cnnlab.conv.registry import REGISTRY as METHODS
 
 for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
     importlib.import_module(f"{__name__}.{_module}")

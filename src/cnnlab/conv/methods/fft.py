@@ -21,8 +21,8 @@ import torch.nn.functional as F
 from scipy.fft import next_fast_len
 from torch import Tensor
 
-from cnnlab.conv.method import Method, Shape, register
 from cnnlab.conv.regions import Region, full_shape, slices
+from cnnlab.conv.registry import Method, Shape, register
 
 
 def fft(a: Tensor, b: Tensor, region: Region) -> Tensor:

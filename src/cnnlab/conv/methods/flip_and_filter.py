@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from cnnlab.conv.method import Method, Shape, register
 from cnnlab.conv.regions import Region, output_shape
+from cnnlab.conv.registry import Method, Shape, register
 
 
 def pad_for_region(a: Tensor, kernel_shape: tuple[int, ...], region: Region) -> Tensor:

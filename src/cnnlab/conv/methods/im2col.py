@@ -12,10 +12,10 @@ import math
 
 from torch import Tensor
 
-from cnnlab.conv.method import Method, Shape, register
 from cnnlab.conv.methods.flip_and_filter import pad_for_region, signal_and_kernel
 from cnnlab.conv.methods.flip_and_filter import work as direct_work
 from cnnlab.conv.regions import Region, output_shape
+from cnnlab.conv.registry import Method, Shape, register
 from cnnlab.errors import CnnlabError
 
 MAX_BYTES = 2 << 30  # refuse to build an im2col matrix larger than 2 GiB

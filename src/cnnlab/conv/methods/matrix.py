@@ -20,11 +20,11 @@ import scipy.sparse
 import torch
 from torch import Tensor
 
-from cnnlab.conv.method import Method, register
 from cnnlab.conv.methods.flip_and_filter import work as direct_work
 from cnnlab.conv.operands import as_tensor, check_inputs
 from cnnlab.conv.regions import Region
 from cnnlab.conv.regions import region as mode_region
+from cnnlab.conv.registry import Method, register
 from cnnlab.errors import CnnlabError
 
 MAX_DENSE = 1 << 26  # entries; a larger dense matrix is refused (use sparse=True)

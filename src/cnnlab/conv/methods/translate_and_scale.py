@@ -25,8 +25,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from cnnlab.conv.method import Method, Shape, register
 from cnnlab.conv.regions import Region, full_shape, slices
+from cnnlab.conv.registry import Method, Shape, register
 from cnnlab.errors import CnnlabError
 
 BLOCK_BYTES = 1 << 20  # working set per block: about the size of a core's L2 cache
