@@ -86,8 +86,8 @@ def compute_dtype(
 
 
 def _convolve(a, b, mode: str, method: str, flip_b: bool):
-    if method not in METHOD_NAMES:
-        raise CnnlabError(f"unknown method {method!r}; use one of: {', '.join(METHOD_NAMES)}")
+    if method != "auto" and method not in METHODS:  # read at call time: a method registered later counts
+        raise CnnlabError(f"unknown method {method!r}; use one of: {', '.join(('auto', *METHODS))}")
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         na, nb = native(a), native(b)
         out = _numpy_1d(na, nb, mode, method, flip_b)

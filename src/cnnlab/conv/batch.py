@@ -22,16 +22,18 @@ from cnnlab.conv.auto import calibration_key, load_calibration, predict
 from cnnlab.conv.methods import METHODS
 from cnnlab.conv.operands import as_tensor
 from cnnlab.conv.regions import check_mode, region
+from cnnlab.conv.registry import batch_methods
 from cnnlab.errors import CnnlabError
 
-BATCH_METHODS = ("auto", *(name for name, m in METHODS.items() if m.batch is not None))
+BATCH_METHODS = ("auto", *batch_methods())  # the built-in ones; calls read the registry afresh
 BOUNDARIES = ("zero", "reflect", "replicate", "circular")
 
 
 def _check(x: Tensor, k: Tensor, mode: str, method: str, boundary: str) -> None:
     check_mode(mode)
-    if method not in BATCH_METHODS:
-        raise CnnlabError(f"unknown method {method!r} for convolve_batch; use one of: {', '.join(BATCH_METHODS)}")
+    names = ("auto", *batch_methods())
+    if method not in names:
+        raise CnnlabError(f"unknown method {method!r} for convolve_batch; use one of: {', '.join(names)}")
     if boundary not in BOUNDARIES:
         raise CnnlabError(f"unknown boundary {boundary!r}; use one of: {', '.join(BOUNDARIES)}")
     if x.ndim != 4:
@@ -65,7 +67,7 @@ def _auto(x: Tensor, k: Tensor, mode: str) -> str:
     shape_a, shape_b = tuple(x.shape[-2:]), (kh, kw)
     costs = {
         name: predict(model, name, shape_a, shape_b, mode) * planes
-        for name in BATCH_METHODS[1:]
+        for name in batch_methods()
         if name in model["log_seconds"] and (k.ndim != 4 or METHODS[name].batch_multichannel)
     }
     return min(costs, key=costs.get)
