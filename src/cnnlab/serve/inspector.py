@@ -263,6 +263,7 @@ class Inspector:
         return {
             "kind": "conv",
             "kernel": _rounded(w),
+            "kernel_data": packed(w),
             "patch": _rounded(patch),
             "per_channel": [round(float(v), 6) for v in per_channel],
             "bias": round(b, 6),

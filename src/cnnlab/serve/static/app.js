@@ -56,7 +56,11 @@ let drawing = false;
 let strokeEnd = null;
 pad.addEventListener("pointerdown", (e) => {
   drawing = true;
-  pad.setPointerCapture(e.pointerId);
+  try {
+    pad.setPointerCapture(e.pointerId); // keep the stroke when the finger leaves the pad
+  } catch {
+    // a synthetic or already-released pointer: drawing works without capture
+  }
   strokeEnd = point(e);
   stroke(strokeEnd, strokeEnd);
   state.ink = true;
@@ -65,7 +69,8 @@ pad.addEventListener("pointerdown", (e) => {
 });
 pad.addEventListener("pointermove", (e) => {
   if (!drawing) return;
-  for (const ev of e.getCoalescedEvents ? e.getCoalescedEvents() : [e]) {
+  const coalesced = e.getCoalescedEvents ? e.getCoalescedEvents() : [];
+  for (const ev of coalesced.length ? coalesced : [e]) {
     const p = point(ev);
     stroke(strokeEnd, p);
     strokeEnd = p;

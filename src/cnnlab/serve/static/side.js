@@ -211,12 +211,13 @@ async function refreshMistakes() {
       img.data[4 * p + 3] = 255;
     }
     g.putImageData(img, 0, 0);
+    const visible = `${short(names[item.label])}→${short(names[item.prediction])}`;
     const b = el("button", null, null, {
       type: "button",
-      "aria-label": `test image ${item.index}: a ${names[item.label]} taken for ${names[item.prediction]} (${(100 * item.confidence).toFixed(0)}%)`,
+      "aria-label": `${visible}: test image ${item.index}, a ${names[item.label]} taken for ${names[item.prediction]} (${(100 * item.confidence).toFixed(0)}%)`,
     });
     b.dataset.index = String(item.index);
-    b.append(cv, el("span", null, `${short(names[item.label])}→${short(names[item.prediction])}`));
+    b.append(cv, el("span", null, visible));
     b.addEventListener("click", () => loadSample(item.index));
     const li = el("div", null, null, { role: "listitem" });
     li.appendChild(b);

@@ -69,7 +69,7 @@ function convView(info, body) {
   const [oh, ow] = info.output_map.shape;
   const served = f32(info.output_map.data); // (oh, ow), the layer's own output
   const kh = info.kernel[0].length, kw = info.kernel[0][0].length;
-  const kernel = Float32Array.from(info.kernel.flat(2)); // (cin, kh, kw)
+  const kernel = f32(info.kernel_data); // (cin, kh, kw), full precision
   const [sy, sx] = info.stride, [py, px] = info.padding, [dy, dx] = info.dilation;
   const local = info.feeds.map((k) => k - info.input_maps.first);
 
