@@ -113,6 +113,8 @@ class Inspector:
         from cnnlab.serve.testset import TestImages
 
         self.test_images = TestImages(self.run)
+        if not self.pipeline.digits and self.test_images.classes():  # CIFAR, image trees: names from the data
+            self.run.classes = list(self.test_images.classes())
         self._mistakes: tuple[int, list] | None = None
 
     @property

@@ -33,8 +33,11 @@ class TestImages:
                 from cnnlab.data import load_dataset
                 from cnnlab.errors import CnnlabError
 
+                # an image tree is cropped to the run's size when loaded; in-memory data stays native
+                tree = self.run.dataset == "imagefolder"
+                resize = self.run.config.get("resize", 0) if tree else 0
                 try:
-                    split = load_dataset(self.run.dataset, self.run.data_dir, quiet=True)[1]
+                    split = load_dataset(self.run.dataset, self.run.data_dir, quiet=True, resize=resize, workers=0)[1]
                 except (CnnlabError, OSError) as e:
                     self._error = f"the test set of {self.run.dataset} cannot be loaded: {e}"
                 else:
@@ -43,6 +46,10 @@ class TestImages:
 
     def available(self) -> bool:
         return self._load() is not None
+
+    def classes(self) -> tuple[str, ...] | None:
+        split = self._load()
+        return tuple(split.classes) if split is not None else None
 
     def count(self) -> int:
         split = self._load()
@@ -67,10 +74,12 @@ class TestImages:
         path, label = _folder_sample(split, index)
         from PIL import Image
 
-        _, h, w = self.run.pipeline.native
+        from cnnlab.data.imagefolder import build_transform
+
+        # the run's own evaluation transform (resize, centre crop), without its normalization
+        crop = build_transform(False, split.size, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
         with Image.open(path) as im:
-            rgb = np.asarray(im.convert("RGB").resize((w, h), Image.Resampling.BILINEAR), np.float32) / 255.0
-        return rgb.transpose(2, 0, 1), label
+            return crop(im.convert("RGB")).numpy(), label
 
     def _native_batches(self):
         """(uint8 (B, Cn, Hn, Wn), labels (B,), first index) over the whole test split."""
