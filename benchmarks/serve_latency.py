@@ -133,7 +133,12 @@ def page_long_tasks(port: int, seconds: float = 3.0) -> dict | None:
         page.wait_for_timeout(500)
         tasks = page.evaluate("window.longTasks")
         browser.close()
-    return {"stroke_seconds": seconds, "pointer_moves": moves, "long_tasks": len(tasks), "longest_ms": max(tasks, default=0.0)}
+    return {
+        "stroke_seconds": seconds,
+        "pointer_moves": moves,
+        "long_tasks": len(tasks),
+        "longest_ms": max(tasks, default=0.0),
+    }
 
 
 def main() -> None:
@@ -199,7 +204,9 @@ def main() -> None:
     )
     target = rows[2]  # what the page sends: the drawing with ?activations=1
     met = target["p50_ms"] <= 15 and target["p99_ms"] <= 50
-    print(f"\ntarget (drawing with ?activations=1, 4 clients): p50 ≤ 15 ms and p99 ≤ 50 ms: {'met' if met else 'NOT met'}")
+    print(
+        f"\ntarget (drawing with ?activations=1, 4 clients): p50 ≤ 15 ms and p99 ≤ 50 ms: {'met' if met else 'NOT met'}"
+    )
     if page is None:
         print("page: long tasks not measured (needs playwright and chromium)")
     else:

@@ -256,7 +256,7 @@ def test_a_conv_unit_shows_its_inputs_and_the_animated_flip_and_filter(page, ser
     img, _ = inspector.test_images.native(3)
     with torch.no_grad():
         c3 = inspector.model.C3(inspector.model.S2(F.relu(inspector.model.C1(inspector.tensor(img)))))[0, 5]
-    built = pixels(page, "#unit-body .anim figure:last-child canvas")
+    built = pixels(page, "#unit-body .anim canvas[aria-label$='being built']")
     assert np.abs(built - rdbu_r(c3.numpy(), np.abs(c3.numpy()).max())).max() <= 12
     page.click("button[aria-label='play or pause the animation']")
     page.wait_for_function("!document.querySelector('#unit-body .controls output').textContent.startsWith('step 1 of')")

@@ -35,6 +35,7 @@ MISTAKES_SHOWN = 60  # misclassified test images sent to the page
 class Pass:
     """One forward pass: logits and each top-level layer's input and output."""
 
+    x: Tensor  # (1, C, H, W) the model's input
     logits: Tensor  # (1, K)
     inputs: dict[str, Tensor]
     outputs: dict[str, Tensor]
@@ -159,7 +160,7 @@ class Inspector:
         with self._lock, torch.inference_mode():
             self._captured = {"in": {}, "out": {}}
             logits = self.model(x)
-            return Pass(logits, dict(self._captured["in"]), dict(self._captured["out"]))
+            return Pass(x, logits, dict(self._captured["in"]), dict(self._captured["out"]))
 
     def predict(self, img: np.ndarray, activations: bool = False) -> dict[str, Any]:
         self.refresh()
@@ -174,7 +175,7 @@ class Inspector:
             "version": self.version,
         }
         if activations:
-            x = self.tensor(img)[0]  # (C, H, W)
+            x = p.x[0]  # (C, H, W)
             result["input"] = {"shape": list(x.shape), "data": packed(x)}
             layers = []
             for i, name in enumerate(self.layers):

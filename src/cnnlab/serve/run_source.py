@@ -41,11 +41,13 @@ class InputPipeline:
         x = torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32))
         return self.batch(x.view(1, -1, *x.shape[-2:]))  # (1, Cn, Hn, Wn) in
 
+    def __post_init__(self) -> None:
+        self._mean = torch.tensor(self.mean, dtype=torch.float32).view(1, -1, 1, 1)  # made once, not per request
+        self._std = torch.tensor(self.std, dtype=torch.float32).view(1, -1, 1, 1)
+
     def batch(self, x: Tensor) -> Tensor:
         """(N, Cn, Hn, Wn) native images in [0, 1] -> (N, C, H, W) model inputs."""
-        mean = torch.tensor(self.mean, dtype=torch.float32).view(1, -1, 1, 1)
-        std = torch.tensor(self.std, dtype=torch.float32).view(1, -1, 1, 1)
-        x = (x - mean) / std
+        x = (x - self._mean) / self._std
         c, h, w = self.model_input
         if x.shape[-2:] != (h, w):
             x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False)  # as --resize does

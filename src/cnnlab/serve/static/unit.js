@@ -31,9 +31,11 @@ export function showUnit(info) {
   body.replaceChildren();
   if (info.kind === "conv") convView(info, body);
   else if (info.kind === "pool") poolView(info, body);
-  else if (info.kind === "linear") linearView(info, body);
-  else body.appendChild(formula([`output ${fmt(info.output, 4)}`]));
-  if (info.last) softmaxView(info, body);
+  else if (info.kind === "linear") {
+    if (info.last) softmaxView(info, body); // the output: the softmax first, then the sum behind one logit
+    linearView(info, body);
+  } else body.appendChild(formula([`output ${fmt(info.output, 4)}`]));
+  if (info.last && info.kind !== "linear") softmaxView(info, body);
   vizImages(info, body);
 }
 
@@ -49,11 +51,11 @@ function activationLine(info) {
   return `passed on as it is: ${fmt(info.activation, 4)}${info.kind === "pool" ? "" : info.output > 0 ? " (ReLU keeps positive values)" : ""}`;
 }
 
-function receptiveField(info) {
+function receptiveField(info, size = 112) {
   const rf = info.receptive_field;
   if (!rf || !state.result) return null;
   const [c, h, w] = state.result.input.shape;
-  const px = Math.min(112, 4 * w);
+  const px = Math.min(size, 4 * w);
   const box = el("div", "mapbox");
   const cv = canvasOf(w, h, px, (px * h) / w, "the input with this unit's receptive field outlined");
   paintInput(cv, state.result.input.values, [c, h, w], state.model.mean, state.model.std);
@@ -100,11 +102,6 @@ function convView(info, body) {
     local.length < cin ? `: ${info.feeds.join(", ")}` : ""}), outlined in blue above, through a ${kh}×${kw} window each.`;
   body.appendChild(intro);
 
-  const row = el("div", "unit-row");
-  const rf = receptiveField(info);
-  if (rf) row.appendChild(rf);
-  body.appendChild(row);
-
   // the animation: each input map with the sliding window, its kernel, and the output map
   body.appendChild(el("h3", null, "Flip and filter: the kernel slides, the sum builds the output map"));
   const anim = el("div", "unit-row anim");
@@ -125,18 +122,21 @@ function convView(info, body) {
     k.className = "kernel";
     paint(k, kernel, c * kh * kw, kh, kw, kScale);
     hoverValues(k, kh, kw, (i, j) => `weight (${i}, ${j}) = ${fmt(kernel[(c * kh + i) * kw + j], 4)}`);
-    const fig = figure(`${inputIsImage ? "input" : `${info.input_layer} map ${info.input_maps.first + c}`} ⊛ its ${kh}×${kw} weights`, box, k);
+    const fig = figure(`${inputIsImage ? "input" : `map ${info.input_maps.first + c}`} ⊛ weights`, box, k);
+    fig.className = "in-map";
     anim.appendChild(fig);
   }
   if (local.length > 16) anim.appendChild(el("p", "note", `… and ${local.length - 16} more maps`));
   anim.appendChild(el("span", "op", "→"));
   const outBox = el("div", "mapbox");
-  const outPx = Math.max(56, Math.min(112, 4 * ow));
+  const outPx = Math.max(56, Math.min(local.length > 4 ? 84 : 112, 4 * ow));
   const outCv = canvasOf(ow, oh, outPx, (outPx * oh) / ow, `${info.layer} map ${info.channel} being built`);
   outBox.appendChild(outCv);
   const cursor = markIn(outBox, "unit");
   const outScale = scaleOf(out);
   anim.appendChild(figure(`${info.layer} map ${info.channel} (before ReLU)`, outBox, legend(outScale)));
+  const rf = receptiveField(info, local.length > 4 ? 84 : 112);
+  if (rf) anim.appendChild(rf);
   body.appendChild(anim);
 
   const controls = el("div", "controls", null, { role: "group", "aria-label": "animation controls" });
@@ -189,11 +189,11 @@ function convView(info, body) {
     }, 40);
     playBtn.textContent = "⏸ pause";
   };
-  button("⏮", "first position", () => show(0));
+  button("«", "first position", () => show(0));
   button("◀", "step back", () => show(p.step - 1));
   const playBtn = button("▶ play", "play or pause the animation", play);
   button("▶", "step forward", () => show(p.step + 1));
-  button("⏭", "last position (the whole map)", () => show(n - 1));
+  button("»", "last position (the whole map)", () => show(n - 1));
   controls.appendChild(slider);
   controls.appendChild(readout);
   slider.addEventListener("input", () => show(Number(slider.value)));
@@ -310,7 +310,7 @@ function linearView(info, body) {
     const tr = tb.insertRow();
     for (const v of [term.name, fmt(term.input, 3), fmt(term.weight, 3), fmt(term.input * term.weight, 4)]) tr.insertCell().textContent = v;
   }
-  body.appendChild(el("h3", null, "Its largest terms"));
+  body.appendChild(el("h3", null, info.last ? `Behind logit ${info.channel}: its largest terms` : "Its largest terms"));
   body.appendChild(wrap(t));
   body.appendChild(formula([
     `Σ over ${info.inputs} inputs of input × weight = ${fmt(info.sum, 4)}`,
