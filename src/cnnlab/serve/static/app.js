@@ -13,7 +13,7 @@ const MAX_MAPS = 64; // maps drawn per layer
 const FC_COLS = 12; // fully connected layers as grids 12 cells wide (F5: 12×10, F6: 12×7)
 
 const pad = $("pad");
-const ctx = pad.getContext("2d");
+const ctx = pad.getContext("2d", { willReadFrequently: true }); // a CPU canvas: encoding it for each request needs no GPU readback
 
 /** What the page knows; the other modules read it. */
 export const state = {
@@ -211,10 +211,12 @@ function render() {
   frame = 0;
   const result = state.result;
   if (!result) return;
+  const t0 = performance.now();
   if ([...state.views.keys()].join() !== result.layers.map((l) => l.name).join()) buildLayers(result.layers);
   if (!state.ink) return showEmpty();
   showPrediction(result);
   showLayers(result.layers);
+  performance.measure("render", { start: t0 }); // benchmarks/serve_latency.py reads these
 }
 
 // ---- prediction and probabilities ------------------------------------------------------
@@ -239,7 +241,7 @@ function showPrediction(result) {
   $("prediction-label").textContent = name !== String(result.prediction) ? name : "";
   const rows = $("probabilities").children;
   result.probabilities.forEach((v, k) => {
-    rows[k].querySelector(".fill").style.width = `${(100 * v).toFixed(1)}%`;
+    rows[k].querySelector(".fill").style.transform = `scaleX(${v.toFixed(4)})`;
     rows[k].querySelector(".value").textContent = `${(100 * v).toFixed(1)}%`;
     rows[k].classList.toggle("top", k === result.prediction);
   });
@@ -254,7 +256,7 @@ function showEmpty() {
   $("prediction-title").textContent = "";
   $("prediction-label").textContent = "";
   for (const row of $("probabilities").children) {
-    row.querySelector(".fill").style.width = "0";
+    row.querySelector(".fill").style.transform = "scaleX(0)";
     row.querySelector(".value").textContent = "–";
     row.classList.remove("top");
   }
@@ -546,6 +548,7 @@ async function start() {
     const [, h, w] = m.input_shape;
     $("seen").width = w;
     $("seen").height = h;
+    $("seen").getContext("2d", { willReadFrequently: true }); // a CPU canvas, like the maps
     const steps = [m.digits ? `${m.native_shape[1]}×${m.native_shape[2]}, centred like MNIST` : `${m.native_shape[1]}×${m.native_shape[2]}`];
     if (m.resize) steps.push(`resized to ${m.resize}×${m.resize}`);
     if (m.input_shape[0] !== m.native_shape[0]) steps.push("grey repeated to RGB");

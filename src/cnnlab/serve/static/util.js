@@ -34,6 +34,9 @@ export function canvasOf(w, h, cssW, cssH, label) {
   const c = el("canvas", null, null, label ? { role: "img", "aria-label": label } : null);
   c.width = w;
   c.height = h;
+  // a small CPU canvas: painted with the page, no GPU texture of its own to upload each
+  // frame (with ~50 maps repainted per prediction, that upload was the page's longest task)
+  c.getContext("2d", { willReadFrequently: true });
   if (cssW) c.style.width = `${cssW}px`;
   if (cssH || cssW) c.style.height = `${cssH || (cssW * h) / w}px`;
   return c;
