@@ -354,3 +354,18 @@ def test_mistakes_are_the_test_images_the_model_gets_wrong(server, digits):
         assert item["label"] == int(test.labels[k]) != item["prediction"] == int(pred[k])
         pixels = np.frombuffer(base64.b64decode(item["pixels"]), np.uint8).reshape(1, 28, 28)
         np.testing.assert_array_equal(pixels, test.images[k].numpy())
+
+
+def test_the_unit_panel_lists_every_viz_file_the_report_wrote(served_run, tmp_path):
+    from cnnlab.serve.inspector import Inspector
+
+    viz = tmp_path / "viz"
+    viz.mkdir()
+    for name in ["examples_C3_5.png", "features_C3_5.png", "features_C1_2.png", "class_3.png", "filters.png"]:
+        (viz / name).write_bytes(png_of(np.zeros((4, 4))))
+    inspector = Inspector(served_run, viz)
+    urls = lambda layer, c: [i["url"] for i in inspector._viz_images(layer, c)]  # noqa: E731
+    assert urls("C3", 5) == ["/viz/examples_C3_5.png", "/viz/features_C3_5.png"]
+    assert urls("C1", 2) == ["/viz/features_C1_2.png", "/viz/filters.png"]
+    assert urls("output", 3) == ["/viz/class_3.png"]
+    assert urls("C3", 4) == [] and urls("F5", 5) == []
