@@ -142,6 +142,7 @@ def page_long_tasks(port: int, seconds: float = 3.0) -> dict | None:
         page.wait_for_timeout(500)
         browser.stop_tracing()
         tasks = page.evaluate("window.longTasks")
+        renders = page.evaluate("performance.getEntriesByName('render').map((e) => e.duration)")
         browser.close()
     cpu = main_thread_task_cpu_ms(trace)
     return {
@@ -153,6 +154,9 @@ def page_long_tasks(port: int, seconds: float = 3.0) -> dict | None:
         "cpu_long_tasks": sum(t > 50 for t in cpu),  # the main thread's own CPU time > 50 ms
         "longest_cpu_ms": max(cpu, default=0.0),
         "load_average": os.getloadavg()[0],
+        "renders": len(renders),  # the page's own measure: one prediction painted
+        "render_ms_median": statistics.median(renders) if renders else None,
+        "render_ms_max": max(renders, default=None),
     }
 
 
@@ -249,7 +253,8 @@ def main() -> None:
             f"page, a {page['stroke_seconds']:.0f} s stroke ({page['pointer_moves']} pointer moves, load average "
             f"{page['load_average']:.1f}): {page['long_tasks']} tasks over 50 ms of wall time (longest "
             f"{page['longest_ms']:.0f} ms); {page['cpu_long_tasks']} of {page['tasks']} over 50 ms of the main "
-            f"thread's CPU (longest {page['longest_cpu_ms']:.0f} ms)"
+            f"thread's CPU (longest {page['longest_cpu_ms']:.0f} ms); {page['renders']} predictions painted, "
+            f"median {page['render_ms_median'] or 0:.1f} ms, longest {page['render_ms_max'] or 0:.1f} ms"
         )
     common.write_json("serve_latency", {"rows": rows, "target_met": met, "page": page}, args.out)
 
