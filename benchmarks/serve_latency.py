@@ -69,8 +69,10 @@ def start_server(run: Path) -> tuple[subprocess.Popen, int]:
     return proc, int(m.group(1))
 
 
-def load(port: int, bodies: list[bytes], path: str, clients: int, requests: int) -> list[float]:
+def load(port: int, bodies: list[bytes], path: str, clients: int, requests: int) -> tuple[list[float], list[int]]:
+    """(latency in seconds, answer size in bytes) of every request."""
     latencies: list[float] = []
+    sizes: list[int] = []
     lock = threading.Lock()
     per_client = requests // clients
 
@@ -80,25 +82,59 @@ def load(port: int, bodies: list[bytes], path: str, clients: int, requests: int)
         # as browsers do: http.client writes headers and body separately, and Nagle's
         # algorithm would hold the body until the server's delayed ACK
         conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        mine = []
+        mine, got = [], []
         for i in range(per_client):
             body = bodies[(k * per_client + i) % len(bodies)]
             t = time.perf_counter()
             conn.request("POST", path, body=body, headers={"Content-Type": "image/png"})
             r = conn.getresponse()
-            r.read()
+            got.append(len(r.read()))
             mine.append(time.perf_counter() - t)
             assert r.status == 200, r.status
         conn.close()
         with lock:
             latencies.extend(mine)
+            sizes.extend(got)
 
     threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    return latencies
+    return latencies, sizes
+
+
+def server_time(run: Path, bodies: list[bytes]) -> dict:
+    """Median server-side milliseconds per request, in-process on one thread (no HTTP, no
+    other clients): what a request costs the server, unaffected by queueing."""
+    import json
+
+    import torch
+
+    from cnnlab.serve.digit import decode_png, to_native
+    from cnnlab.serve.inspector import Inspector
+
+    torch.set_num_threads(1)
+    inspector = Inspector(run)
+    pipe = inspector.pipeline
+
+    def one(body: bytes, activations: bool) -> tuple[float, float]:
+        t0 = time.perf_counter()
+        img = to_native(decode_png(body), pipe.native, pipe.digits)
+        t1 = time.perf_counter()
+        json.dumps(inspector.predict(img, activations), separators=(",", ":"))
+        return t1 - t0, time.perf_counter() - t1
+
+    out = {}
+    for activations in (False, True):
+        for body in bodies[:20]:  # warm up
+            one(body, activations)
+        times = np.array([one(body, activations) for body in bodies * 2]) * 1000
+        key = "activations" if activations else "plain"
+        out[f"{key}_decode_ms"] = float(np.median(times[:, 0]))
+        out[f"{key}_predict_ms"] = float(np.median(times[:, 1]))
+        out[f"{key}_total_ms"] = float(np.median(times.sum(1)))
+    return out
 
 
 def page_long_tasks(port: int, seconds: float = 3.0) -> dict | None:
@@ -207,7 +243,7 @@ def main() -> None:
             ("drawing, ?activations=1", canvas, "/api/predict?activations=1"),
         ]:
             start = time.perf_counter()
-            lat = load(port, bodies, path, args.clients, args.requests)
+            lat, sizes = load(port, bodies, path, args.clients, args.requests)
             wall = time.perf_counter() - start
             q = statistics.quantiles([x * 1000 for x in lat], n=100)
             rows.append(
@@ -221,12 +257,14 @@ def main() -> None:
                     "max_ms": 1000 * max(lat),
                     "requests_per_s": len(lat) / wall,
                     "bytes": int(np.mean([len(b) for b in bodies])),
+                    "answer_bytes": int(np.mean(sizes)),
                 }
             )
         page = page_long_tasks(port)
     finally:
         proc.terminate()
         proc.wait(10)
+    server = server_time(run, canvas)
     common.print_table(
         rows,
         [
@@ -234,6 +272,7 @@ def main() -> None:
             ("clients", "clients", "d"),
             ("requests", "requests", "d"),
             ("bytes", "PNG bytes", ","),
+            ("answer_bytes", "answer bytes", ","),
             ("p50_ms", "p50 ms", ".2f"),
             ("p90_ms", "p90 ms", ".2f"),
             ("p99_ms", "p99 ms", ".2f"),
@@ -256,7 +295,12 @@ def main() -> None:
             f"thread's CPU (longest {page['longest_cpu_ms']:.0f} ms); {page['renders']} predictions painted, "
             f"median {page['render_ms_median'] or 0:.1f} ms, longest {page['render_ms_max'] or 0:.1f} ms"
         )
-    common.write_json("serve_latency", {"rows": rows, "target_met": met, "page": page}, args.out)
+    print(
+        f"server time per request, in-process on one thread: plain {server['plain_total_ms']:.2f} ms, "
+        f"?activations=1 {server['activations_total_ms']:.2f} ms (of which PNG decode and centring "
+        f"{server['activations_decode_ms']:.2f} ms)"
+    )
+    common.write_json("serve_latency", {"rows": rows, "target_met": met, "page": page, "server": server}, args.out)
 
 
 if __name__ == "__main__":
