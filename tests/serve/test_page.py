@@ -152,7 +152,8 @@ def test_the_colour_scale_is_matplotlibs_rdbu_r_and_c1_is_painted_with_it(page, 
     assert np.abs(shown - expected).max() <= 12  # at most one step of the 256-step map
     assert (np.abs(shown - expected).max(-1) == 0).mean() > 0.95
     legend = page.inner_text(".layer[data-layer='C1'] .legend-labels")
-    assert legend.split() == [f"−{scale:.2f}", "0", f"+{scale:.2f}"]
+    shown_scale = f"{scale:.2f}" if scale < 10 else f"{scale:.1f}"
+    assert legend.split() == [f"−{shown_scale}", "0", f"+{shown_scale}"]
 
 
 # ---- layout -----------------------------------------------------------------------------------

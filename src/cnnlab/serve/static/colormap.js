@@ -94,7 +94,7 @@ export function legend(scale, digits = 2) {
 }
 
 export function setLegend(box, scale, digits = 2) {
-  const f = (v) => (Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(digits));
+  const f = (v) => (Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(digits));
   const labels = box.querySelector(".legend-labels");
   labels.innerHTML = `<span>−${f(scale)}</span><span>0</span><span>+${f(scale)}</span>`;
   box.title = `colour scale: blue −${f(scale)}, white 0, red +${f(scale)}`;

@@ -48,7 +48,7 @@ function formula(lines) {
 function activationLine(info) {
   if (info.last) return `= ${fmt(info.output, 4)}: a logit (class score); the softmax below turns the 10 logits into probabilities`;
   if (Math.abs(info.activation - info.output) > 1e-6) return `after the activation function: ${fmt(info.activation, 4)} (the next layer reads this)`;
-  return `passed on as it is: ${fmt(info.activation, 4)}${info.kind === "pool" ? "" : info.output > 0 ? " (ReLU keeps positive values)" : ""}`;
+  return `passed on as it is: ${fmt(info.activation, 4)}${info.kind === "pool" ? "" : info.output > 0 ? " (ReLU-like: positive values pass unchanged)" : ""}`;
 }
 
 function receptiveField(info, size = 112) {
@@ -134,7 +134,7 @@ function convView(info, body) {
   outBox.appendChild(outCv);
   const cursor = markIn(outBox, "unit");
   const outScale = scaleOf(out);
-  anim.appendChild(figure(`${info.layer} map ${info.channel} (before ReLU)`, outBox, legend(outScale)));
+  anim.appendChild(figure(`${info.layer} map ${info.channel} (before the activation)`, outBox, legend(outScale)));
   const rf = receptiveField(info, local.length > 4 ? 84 : 112);
   if (rf) anim.appendChild(rf);
   body.appendChild(anim);
@@ -151,6 +151,9 @@ function convView(info, body) {
   const readout = el("output", null, null, { "aria-live": "off" });
   const text = el("div", "steptext");
   const p = { step: info.y * ow + info.x, timer: null };
+  // what the next layer reads at each position (after ReLU, tanh, …), from the page's own pass
+  const shown = state.result ? state.result.layers.find((l) => l.name === info.layer) : null;
+  const after = shown && !info.last && shown.values.length >= (info.channel + 1) * n ? shown.values : null;
 
   function show(step) {
     p.step = Math.max(0, Math.min(n - 1, step));
@@ -170,7 +173,7 @@ function convView(info, body) {
       local.length === 1
         ? `  Σ window × weights = ${fmt(parts[0], 4)}`
         : `  Σ over ${local.length} maps of Σ window × weights = ${parts.map((v) => fmt(v, 3)).join(" + ")}`,
-      `  + bias ${fmt(info.bias, 4)} = ${fmt(out[p.step], 4)}   → ReLU → ${fmt(Math.max(0, out[p.step]), 4)}`,
+      `  + bias ${fmt(info.bias, 4)} = ${fmt(out[p.step], 4)}${after ? `   → activation function → ${fmt(after[info.channel * n + p.step], 4)}` : ""}`,
     ];
     text.textContent = lines.join("\n");
   }
