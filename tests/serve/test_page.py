@@ -156,6 +156,30 @@ def test_the_colour_scale_is_matplotlibs_rdbu_r_and_c1_is_painted_with_it(page, 
     assert legend.split() == [f"−{shown_scale}", "0", f"+{shown_scale}"]
 
 
+def test_hovering_a_map_shows_the_unit_and_its_value(page, server):
+    _, inspector = server
+    load_test_image(page, server, 7)
+    img, _ = inspector.test_images.native(7)
+    with torch.no_grad():
+        x = inspector.tensor(img)
+        c1 = F.relu(inspector.model.C1(x))[0].numpy()
+    for sel, h, w, expected in [
+        (
+            ".map[data-layer='C1'][data-channel='3'] canvas",
+            28,
+            28,
+            lambda y, x_: f"C1 map 3 ({y}, {x_}) = {c1[3, y, x_]:.3f}",
+        ),
+        ("#seen", 28, 28, lambda y, x_: f"input ({y}, {x_}) = {x[0, 0, y, x_]:.3f} (normalized)"),
+    ]:
+        box = page.locator(sel).bounding_box()
+        for y, x_ in [(14, 9), (3, 20)]:
+            page.mouse.move(box["x"] + (x_ + 0.5) * box["width"] / w, box["y"] + (y + 0.5) * box["height"] / h)
+            assert page.is_visible("#tip")
+            assert page.inner_text("#tip") == expected(y, x_).replace("-0.000", "0.000")
+    page.mouse.move(5, 5)
+
+
 # ---- layout -----------------------------------------------------------------------------------
 def overflow_report(page) -> list[str]:
     return page.evaluate(

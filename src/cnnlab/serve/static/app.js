@@ -5,7 +5,7 @@
 "use strict";
 
 import { legend, paint, scaleOf, setLegend } from "./colormap.js";
-import { $, canvasOf, cellAt, el, f32, fmt, hideTip, markIn, paintInput, placeMark, showTip } from "./util.js";
+import { $, canvasOf, cellAt, el, f32, fmt, hideTip, hoverValues, markIn, paintInput, placeMark, showTip } from "./util.js";
 import { showUnit, unitMessage } from "./unit.js";
 import { startSide } from "./side.js";
 
@@ -549,6 +549,13 @@ async function start() {
     $("seen").width = w;
     $("seen").height = h;
     $("seen").getContext("2d", { willReadFrequently: true }); // a CPU canvas, like the maps
+    hoverValues($("seen"), h, w, (y, x) => {
+      const inp = state.ink && state.result ? state.result.input : null;
+      if (!inp) return null;
+      const [c] = inp.shape;
+      const v = Array.from({ length: c }, (_, k) => fmt(inp.values[(k * h + y) * w + x], 3));
+      return `input (${y}, ${x}) = ${v.join(", ")} (normalized)`;
+    });
     const steps = [m.digits ? `${m.native_shape[1]}×${m.native_shape[2]}, centred like MNIST` : `${m.native_shape[1]}×${m.native_shape[2]}`];
     if (m.resize) steps.push(`resized to ${m.resize}×${m.resize}`);
     if (m.input_shape[0] !== m.native_shape[0]) steps.push("grey repeated to RGB");
