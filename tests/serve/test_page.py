@@ -436,12 +436,20 @@ def test_axe_finds_no_serious_or_critical_violations(page, server):
         pytest.skip("axe-core could not be installed (npm install --prefix build/axe axe-core)")
     load_test_image(page, server, 3)
     found = {}
-    for layer, channel in [("C3", 5), ("output", 4)]:
-        click_unit(page, layer, channel, 2, 2)
-        page.wait_for_timeout(200)
-        page.add_script_tag(content=script)
-        result = page.evaluate("axe.run(document, { resultTypes: ['violations'] })")
-        for v in result["violations"]:
-            if v["impact"] in ("serious", "critical"):
-                found[v["id"]] = [n["target"] for n in v["nodes"]][:3]
+    try:
+        for (width, height), layer, channel in [
+            ((1440, 900), "C3", 5),
+            ((1440, 900), "output", 4),
+            ((390, 844), "S2", 1),
+        ]:
+            page.set_viewport_size({"width": width, "height": height})
+            click_unit(page, layer, channel, 2, 2)
+            page.wait_for_timeout(200)
+            page.add_script_tag(content=script)
+            result = page.evaluate("axe.run(document, { resultTypes: ['violations'] })")
+            for v in result["violations"]:
+                if v["impact"] in ("serious", "critical"):
+                    found[v["id"]] = [n["target"] for n in v["nodes"]][:3]
+    finally:
+        page.set_viewport_size({"width": 1440, "height": 900})
     assert found == {}, found
