@@ -136,14 +136,21 @@ def training_bytes(build: Callable[[], object], input_shape: tuple[int, ...], ba
     import torch
 
     params = model_bytes(build)
-    activations = 0
+    try:
+        with torch.device("meta"):
+            model = build()
+    except Exception:  # a model whose constructor needs real values: count the input batch only
+        return 4 * params + batch * math.prod(input_shape) * 4
+    return 4 * params + activation_bytes(model, input_shape, batch)
+
+
+def activation_bytes(model: object, input_shape: tuple[int, ...], batch: int) -> int:
+    """Activation bytes of ``batch`` inputs through ``model`` with gradients (inference peak +
+    what autograd saves), traced on the meta device; the input batch alone if untraceable."""
     try:
         from cnnlab.size.trace import trace
 
-        with torch.device("meta"):
-            model = build()
         _, peak, saved = trace(model, input_shape, batch, "meta")  # type: ignore[arg-type]
-        activations = peak + saved
-    except Exception:  # not traceable on meta: count the input batch only
-        activations = batch * math.prod(input_shape) * 4
-    return 4 * params + activations
+        return peak + saved
+    except Exception:
+        return batch * math.prod(input_shape) * 4

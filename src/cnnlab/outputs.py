@@ -73,7 +73,7 @@ def output_file(path: str | os.PathLike, flag: str = "-o") -> Path:
     if st is not None:
         kind = _kind(st.st_mode)
         if kind == "a folder":
-            raise OutputError(f"{shown}{via} is a folder; give a file name inside it, e.g. {Path(path) / 'out.png'}")
+            raise OutputError(f"{shown}{via} is a folder; give a file name inside it, e.g. {Path(path) / 'NAME'}")
         if kind is not None:
             raise OutputError(
                 f"{shown}{via} is {kind}, not a regular file; cnnlab writes only regular files, give a file path"

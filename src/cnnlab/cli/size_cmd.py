@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from cnnlab import atomic
+from cnnlab import atomic, limits, outputs
 from cnnlab.cli.app import app
 from cnnlab.cli.output import info
 from cnnlab.errors import CnnlabError
@@ -25,7 +25,7 @@ def parse_shape(text: str) -> tuple[int, ...]:
     return shape
 
 
-def model_for(target: str, input_text: str | None):
+def model_for(target: str, input_text: str | None, batch: int = 1):
     """(model, name, input shape) from a registry name or a run folder."""
     from cnnlab.models import get_spec
 
@@ -44,8 +44,19 @@ def model_for(target: str, input_text: str | None):
         model = None
     shape = parse_shape(input_text) if input_text else tuple(default)
     if model is None:
-        spec.check_input(shape[0], shape[1:], source=f"--input {','.join(map(str, shape))}")
-        model = spec.build(num_classes=spec.num_classes, in_channels=shape[0], input_size=shape[1:])
+        given = f"--input {','.join(map(str, shape))}"
+        spec.check_input(shape[0], shape[1:], source=given, fix="--input {c},{side},{side}")
+
+        def build():
+            return spec.build(num_classes=spec.num_classes, in_channels=shape[0], input_size=shape[1:])
+
+        # the weights of a model that adapts to its input grow with it: count them on meta first
+        limits.check(
+            limits.model_bytes(build) + batch * limits.image_bytes(*shape[1:], shape[0], 4),
+            f"{given} (the {target} weights for that input, and --batch {batch} inputs)",
+            "give a smaller --input",
+        )
+        model = build()
     return model, name, shape
 
 
@@ -58,11 +69,9 @@ def size(
         bool, typer.Option("--no-bias", help="Leave biases out of weights and connections (as the lecture's table).")
     ] = False,
     format: Annotated[str, typer.Option("--format", "-f", help="table, markdown, csv or json.")] = "table",
-    out: Annotated[
-        Optional[Path], typer.Option("--out", "-o", help="Write the report to FILE instead of stdout.")
-    ] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the report to FILE [stdout].")] = None,
     plot: Annotated[
-        Optional[Path], typer.Option(help="Also write a PNG of units, connections and weights per layer.")
+        Optional[Path], typer.Option(help="Also write a PNG of units, connections and weights per layer [none].")
     ] = None,
 ) -> None:
     """Per-layer size of a model: the lecture's units, weights and connections, plus MACs and memory.
@@ -74,7 +83,12 @@ def size(
 
     if format not in FORMATS:
         raise CnnlabError(f"--format {format!r} is not one of {', '.join(FORMATS)}")
-    net, name, shape = model_for(model, input)
+    if batch < 1:
+        raise CnnlabError(f"--batch must be at least 1, got {batch}")
+    for path, flag in ((out, "--out"), (plot, "--plot")):
+        if path is not None:
+            outputs.output_file(path, flag)
+    net, name, shape = model_for(model, input, batch)
     report = analyze(net, shape, batch=batch, count_bias=not no_bias, name=name)
     text = {"table": report.to_table, "markdown": report.to_markdown, "csv": report.to_csv, "json": report.to_json}[
         format
