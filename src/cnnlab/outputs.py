@@ -85,8 +85,8 @@ def output_file(path: str | os.PathLike, flag: str = "-o") -> Path:
     return target
 
 
-def output_dir(path: str | os.PathLike, flag: str = "--out") -> Path:
-    """Check (and create, with its parents) a folder for a command's outputs."""
+def output_dir(path: str | os.PathLike, flag: str = "--out", create: bool = True) -> Path:
+    """Check (and, with ``create``, make, with its parents) a folder for a command's outputs."""
     p = Path(path)
     shown = f"{flag} {path}"
     if p.exists() and not p.is_dir():
@@ -95,6 +95,8 @@ def output_dir(path: str | os.PathLike, flag: str = "--out") -> Path:
     while not probe.exists():  # the nearest existing ancestor must be a writable folder
         probe = probe.parent
     _check_folder(probe, shown)
+    if not create:
+        return p
     try:
         p.mkdir(parents=True, exist_ok=True)
     except OSError as e:
