@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from cnnlab.cli import checks
 from cnnlab.cli.app import app
 from cnnlab.cli.output import info, print_json
 from cnnlab.train.distributed import is_main_process
@@ -67,6 +68,7 @@ def train(
     """
     from cnnlab.train.run import config_for, run_training
 
+    checks.seed(seed)
     cfg = config_for(
         model,
         dataset=dataset,
@@ -92,11 +94,13 @@ def train(
         workers=workers,
         tensorboard=tensorboard,
     )
+    if cfg.resize:
+        checks.resize_size(cfg.model, cfg.dataset, cfg.resize, cfg.batch_size)
     summary = run_training(cfg, out=out, quiet=quiet, echo=info, resume=resume)
     if not is_main_process():
         return  # under torchrun only rank 0 reports
     info(
-        f"test accuracy {100 * summary['test_accuracy']:.2f}% after {summary['epochs']} epochs, "
+        f"test accuracy {100 * summary['test_accuracy']:.2f}% after {checks.plural(summary['epochs'], 'epoch')}, "
         f"{summary['train_seconds']:.1f} s of training; run folder {summary['run_dir']}"
     )
     if json_out:
