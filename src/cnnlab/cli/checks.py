@@ -129,3 +129,22 @@ def resize_size(model: str, dataset: str, side: int, batch: int) -> None:
         lambda: spec.build(num_classes=spec.num_classes, in_channels=c, input_size=(side, side)), (c, side, side), batch
     )
     limits.check(need, f"--resize {side} with --batch-size {batch} ({model})", "lower --resize or --batch-size")
+
+
+def run_flags_agree(run_dir, **given) -> None:
+    """`eval RUN --dataset/--test-subset/--resize`: a run is evaluated as it was trained, so a
+    flag that asks for something else is refused instead of being silently ignored."""
+    given = {k: v for k, v in given.items() if v is not None}
+    if not given:
+        return
+    from cnnlab.train.run_dir import RunDir
+
+    cfg, _ = RunDir.open(run_dir).read_config()
+    for name, value in given.items():
+        stored = getattr(cfg, name)
+        if value != stored and not (name != "dataset" and not value and not stored):
+            flag = "--" + name.replace("_", "-")
+            raise CnnlabError(
+                f"{flag} {value} disagrees with the run: {run_dir} was trained with {flag} {stored or 0} and is "
+                f"evaluated that way; drop {flag}, or evaluate a model by name with --model {cfg.model} {flag} {value}"
+            )
