@@ -7,7 +7,6 @@ broken download never leaves a file that looks complete.
 from __future__ import annotations
 
 import hashlib
-import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -28,14 +27,7 @@ def download(url: str, dest: Path, md5: str, timeout: float = 30.0, quiet: bool 
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response, open(tmp, "wb") as out:
                 total = int(response.headers.get("Content-Length") or 0) or None
-                with tqdm(
-                    total=total,
-                    unit="B",
-                    unit_scale=True,
-                    desc=dest.name,
-                    disable=quiet or not sys.stderr.isatty(),
-                    leave=False,
-                ) as bar:
+                with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, disable=quiet, leave=False) as bar:
                     while chunk := response.read(1 << 20):
                         out.write(chunk)
                         digest.update(chunk)

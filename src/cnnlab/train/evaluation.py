@@ -46,9 +46,9 @@ def full_evaluation(model: nn.Module, data, cfg: TrainConfig) -> dict[str, Any]:
     per_class = (confusion.diagonal().double() / confusion.sum(1).clamp_min(1)).tolist()
     return {
         "test_accuracy": correct / n,
-        "test_error": (n - correct) / n,  # not 1 - accuracy: 1 - 0.79 prints as 0.20999999999999996
+        "test_error": 1 - correct / n,
         "test_top5_accuracy": int(top5) / n,
-        "test_top5_error": (n - int(top5)) / n,
+        "test_top5_error": 1 - int(top5) / n,
         "test_loss": loss.item() / n,
         "correct": correct,
         "total": n,

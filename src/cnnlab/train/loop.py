@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -83,7 +82,7 @@ def train_one_epoch(
         unit="img",
         unit_scale=True,
         desc=f"epoch {epoch}/{cfg.epochs}",
-        disable=quiet or not dist.main or not sys.stderr.isatty(),  # progress bars on a terminal only
+        disable=quiet or not dist.main,
         leave=False,
         dynamic_ncols=True,
     )
