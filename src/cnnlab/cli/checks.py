@@ -109,21 +109,18 @@ def pretrained_weights(target: str, weights: str | None) -> Iterator[None]:
         ) from None
 
 
-def plural(n: int, word: str) -> str:
-    """'1 epoch', '2 epochs'."""
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
 RGB_DATASETS = ("cifar10", "cifar100", "imagefolder")
 
 
-def resize_size(model: str, dataset: str, side: int, batch: int) -> None:
+def resize_size(model: str, dataset: str, side: int, batch: int | None) -> None:
     """`train --resize N`: a training step on N×N images (weights that grow with the input,
     the batch, the activations autograd keeps), estimated on the meta device."""
     from cnnlab.models import get_spec
+    from cnnlab.train.config import TrainConfig
 
     at_least(side, 1, "--resize")
     spec = get_spec(model)
+    batch = batch or spec.recipe.get("batch_size", TrainConfig.batch_size)
     c = spec.input_shape[0] if spec.input_shape else (3 if dataset in RGB_DATASETS else 1)
     need = limits.training_bytes(
         lambda: spec.build(num_classes=spec.num_classes, in_channels=c, input_size=(side, side)), (c, side, side), batch

@@ -18,17 +18,22 @@ from cnnlab.errors import CnnlabError
 def eval_(
     run_dir: Annotated[Optional[Path], typer.Argument(help="A run folder written by `cnnlab train`.")] = None,
     model: Annotated[
-        Optional[str], typer.Option(help="Evaluate a registered model instead of a run (with --dataset).")
+        Optional[str], typer.Option(help="Evaluate a registered model instead of a run (with --dataset) [none].")
     ] = None,
     weights: Annotated[
-        Optional[str], typer.Option(help="Pretrained weights for --model, e.g. DEFAULT (downloaded by torchvision).")
+        Optional[str],
+        typer.Option(help="Pretrained weights for --model, e.g. DEFAULT (downloaded by torchvision) [random weights]."),
     ] = None,
     dataset: Annotated[
-        Optional[str], typer.Option(help="Dataset for --model: mnist, fashion-mnist, cifar10, cifar100, imagefolder.")
+        Optional[str],
+        typer.Option(help="Dataset for --model: mnist, fashion-mnist, cifar10, cifar100, imagefolder [the run's]."),
     ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
     data_dir: Annotated[
-        Optional[str], typer.Option(help="Dataset folder (for imagefolder: ROOT with train/ and val/).")
+        Optional[str],
+        typer.Option(
+            help="Dataset folder (for imagefolder: ROOT with train/ and val/) [$CNNLAB_DATA or ~/.cache/cnnlab]."
+        ),
     ] = None,
     resize: Annotated[
         Optional[int], typer.Option(help="Resize images to N×N (--model; a run uses its own) [no resize].")

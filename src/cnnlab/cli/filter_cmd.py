@@ -121,7 +121,8 @@ def filter_(
         typer.Option("--kernel", "-k", help="Kernel name (repeatable); see --list. gaussian:SIGMA[:SIZE], box:N."),
     ] = None,
     kernel_file: Annotated[
-        Optional[list[Path]], typer.Option(help="Custom kernel: a .npy file or a text file of rows (repeatable).")
+        Optional[list[Path]],
+        typer.Option(help="Custom kernel: a .npy file or a text file of rows (repeatable) [none]."),
     ] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output PNG [required unless --list].")] = None,
     grid: Annotated[bool, typer.Option(help="One PNG: the original beside each kernel's result, labelled.")] = False,

@@ -25,7 +25,7 @@ def parse_shape(text: str) -> tuple[int, ...]:
     return shape
 
 
-def model_for(target: str, input_text: str | None, batch: int = 1):
+def model_for(target: str, input_text: str | None):
     """(model, name, input shape) from a registry name or a run folder."""
     from cnnlab.models import get_spec
 
@@ -44,20 +44,28 @@ def model_for(target: str, input_text: str | None, batch: int = 1):
         model = None
     shape = parse_shape(input_text) if input_text else tuple(default)
     if model is None:
-        given = f"--input {','.join(map(str, shape))}"
-        spec.check_input(shape[0], shape[1:], source=given, fix="--input {c},{side},{side}")
-
-        def build():
-            return spec.build(num_classes=spec.num_classes, in_channels=shape[0], input_size=shape[1:])
-
-        # the weights of a model that adapts to its input grow with it: count them on meta first
-        limits.check(
-            limits.model_bytes(build) + batch * limits.image_bytes(*shape[1:], shape[0], 4),
-            f"{given} (the {target} weights for that input, and --batch {batch} inputs)",
-            "give a smaller --input",
-        )
-        model = build()
+        spec.check_input(shape[0], shape[1:], source=f"--input {','.join(map(str, shape))}")
+        model = spec.build(num_classes=spec.num_classes, in_channels=shape[0], input_size=shape[1:])
     return model, name, shape
+
+
+def check_model_size(target: str, input_text: str | None, batch: int) -> None:
+    """A registered model at --input: the fix names --input (size has no --resize), and the
+    weights of a model that grows with its input are counted on meta before it is built."""
+    from cnnlab.models import get_spec
+
+    spec = get_spec(target)
+    if input_text is None:
+        return
+    shape = parse_shape(input_text)
+    given = f"--input {','.join(map(str, shape))}"
+    spec.check_input(shape[0], shape[1:], source=given, fix="--input {c},{side},{side}")
+    limits.check(
+        limits.model_bytes(lambda: spec.build(num_classes=spec.num_classes, in_channels=shape[0], input_size=shape[1:]))
+        + batch * limits.image_bytes(*shape[1:], shape[0], 4),
+        f"{given} (the {target} weights for that input, and --batch {batch} inputs)",
+        "give a smaller --input",
+    )
 
 
 @app.command()
@@ -88,7 +96,9 @@ def size(
     for path, flag in ((out, "--out"), (plot, "--plot")):
         if path is not None:
             outputs.output_file(path, flag)
-    net, name, shape = model_for(model, input, batch)
+    if not Path(model).is_dir():
+        check_model_size(model, input, batch)
+    net, name, shape = model_for(model, input)
     report = analyze(net, shape, batch=batch, count_bias=not no_bias, name=name)
     text = {"table": report.to_table, "markdown": report.to_markdown, "csv": report.to_csv, "json": report.to_json}[
         format
