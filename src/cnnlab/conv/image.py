@@ -98,12 +98,13 @@ def _bits(img: Image.Image) -> int:
 
 def _to_float(img: Image.Image) -> np.ndarray:
     """(H, W) or (H, W, 3) float64 in [0, 255] from a loaded Pillow image (module doc)."""
+    mode = img.mode
+    bits = _bits(img) if mode == "I" or mode.startswith("I;") else 8  # before the copy below loses the format
     with contextlib.suppress(Exception):  # a broken EXIF block is not worth refusing the image
         img = ImageOps.exif_transpose(img)
-    mode = img.mode
     if mode == "I" or mode.startswith("I;"):
         values = np.asarray(img).astype(np.float64)
-        return np.clip(values, 0, None) * (255.0 / (2 ** _bits(img) - 1))
+        return np.clip(values, 0, None) * (255.0 / (2**bits - 1))
     if mode == "F":
         values = np.asarray(img, dtype=np.float64)
         finite = values[np.isfinite(values)]
