@@ -167,6 +167,7 @@ def features(
     checks.at_least(steps, 1, "--steps")
     checks.at_least(batch, 1, "--batch")
     checks.at_least(scale, 0, "--scale")
+    checks.seed(seed)
     for value, flag in ((diversity, "--diversity"), (tv, "--tv"), (l1, "--l1")):
         checks.finite(value, flag)
     s = _subject(target, weights)
