@@ -65,7 +65,7 @@ def train(
         typer.Option("--tensorboard/--no-tensorboard", help="TensorBoard logs in RUN_DIR/tensorboard [off]."),
     ] = None,
     resume: Annotated[
-        Optional[Path], typer.Option(help="Continue RUN_DIR from its last checkpoint (its own config is used).")
+        Optional[Path], typer.Option(help="Continue RUN_DIR from its last checkpoint (its own config is used) [none].")
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="End stdout with one JSON line of results.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
