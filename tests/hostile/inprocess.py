@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import pytest
-
 from cnnlab.cli import main
 
 
@@ -51,15 +49,3 @@ def png_header(path, width: int, height: int, mode_byte: int = 0) -> None:
     path.write_bytes(
         b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
     )
-
-
-@pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory):
-    """A LeNet-5 run trained for one epoch on 200 MNIST digits (a second or two)."""
-    out = tmp_path_factory.mktemp("hostile") / "run"
-    code = main(
-        ["train", "--epochs", "1", "--train-subset", "200", "--test-subset", "100", "--device", "cpu"]
-        + ["--out", str(out), "--quiet"]
-    )
-    assert code == 0
-    return out

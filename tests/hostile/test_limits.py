@@ -15,7 +15,7 @@ from PIL import Image
 
 from cnnlab import limits
 from cnnlab.errors import ResourceError
-from tests.hostile.inprocess import cli, one_line, png_header, tiny_run  # noqa: F401
+from tests.hostile.inprocess import cli, one_line, png_header
 
 SMALL = 100 * 2**20  # bytes: what a refusal may allocate at most (the model, the parser, lazy imports)
 
@@ -83,7 +83,8 @@ def test_viz_features_scale(capsys, tmp_path, traced):
 def test_viz_examples_k(capsys, tmp_path, tiny_run, traced):
     out = tmp_path / "x.png"
     line = one_line(
-        cli(capsys, "viz", "examples", tiny_run, "--layer", "C1", "--channel", "0", "-k", "20000", "-o", out), "-k 20000"
+        cli(capsys, "viz", "examples", tiny_run, "--layer", "C1", "--channel", "0", "-k", "20000", "-o", out),
+        "-k 20000",
     )
     assert "pixel" in line or "memory" in line
     one_line(cli(capsys, "viz", "examples", tiny_run, "--layer", "C1", "--channel", "0", "-k", "0", "-o", out), "-k")

@@ -16,7 +16,7 @@ from PIL import Image
 
 from cnnlab import atomic, outputs
 from cnnlab.errors import OutputError
-from tests.hostile.inprocess import cli, one_line, tiny_run  # noqa: F401
+from tests.hostile.inprocess import cli, one_line
 
 
 @pytest.fixture
@@ -114,6 +114,12 @@ def test_viz_outputs(capsys, tmp_path):
     afile.write_text("mine")
     one_line(cli(capsys, "viz", "report", "somewhere", "-o", afile), "is a file, not a folder")
     assert readonly.read_bytes() == b"mine" and afile.read_text() == "mine"
+
+
+def test_viz_report_refuses_bad_steps_before_writing(capsys, tmp_path, tiny_run):
+    out = tmp_path / "report"
+    one_line(cli(capsys, "viz", "report", tiny_run, "-o", out, "--steps", "-5"), "--steps must be at least 1")
+    assert not out.exists()
 
 
 def test_eval_confusion_output(capsys, tmp_path, tiny_run):

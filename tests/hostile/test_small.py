@@ -16,7 +16,7 @@ import pytest
 import typer
 
 from cnnlab import __version__
-from tests.hostile.inprocess import cli, one_line, tiny_run  # noqa: F401
+from tests.hostile.inprocess import cli, one_line
 
 
 def test_usage_errors_are_one_line(capsys):

@@ -16,6 +16,7 @@ import warnings
 
 import typer
 
+from cnnlab import limits
 from cnnlab.cli.app import app
 from cnnlab.errors import CnnlabError
 
@@ -44,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
         except typer.Abort:
             _error("aborted")
             return 1
+        except SystemExit as e:  # Typer exits on a broken pipe (`cnnlab models | head -1`)
+            return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
         except CnnlabError as e:
             _error(str(e))
             return e.exit_code
@@ -58,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
                 "(a bug in cnnlab; rerun with CNNLAB_DEBUG=1 to see the traceback, and please report it)"
             )
             return 1
+        finally:
+            limits.set_max_memory(None)  # --max-memory holds for one command, not for the process
 
 
 def _error(message: str) -> None:
