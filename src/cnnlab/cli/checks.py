@@ -11,6 +11,7 @@ import contextlib
 import io
 import math
 import sys
+import urllib.error
 from collections.abc import Iterator
 
 from cnnlab import limits
@@ -97,11 +98,9 @@ def pretrained_weights(target: str, weights: str | None) -> Iterator[None]:
     try:
         with quiet_download:  # torch.hub's "Downloading: URL" line, in a log, is not the one line
             yield
-    except OSError as e:  # urllib's URLError, a refused connection, a full cache folder
+    except (urllib.error.URLError, ConnectionError, TimeoutError) as e:  # offline, refused, timed out
         if weights is None:
             raise
-        import urllib.error
-
         reason = e.reason if isinstance(e, urllib.error.URLError) else (e.strerror or e)
         raise CnnlabError(
             f"cannot download the pretrained {target} weights ({reason}); connect to the internet once "
