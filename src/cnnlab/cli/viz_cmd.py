@@ -101,14 +101,14 @@ def examples(
     s = _subject(str(run_dir), None)
     if s.dataset is None:
         raise CnnlabError("viz examples needs a run folder from `cnnlab train` (it searches the run's dataset)")
+    checks.examples_size(k, s.input_shape)
     if split not in ("train", "test"):
         raise CnnlabError(f"--split must be train or test, got {split!r}")
-    checks.examples_size(k, s.input_shape)
     train, test = load_dataset(s.dataset, s.data_dir, quiet=True)
     data = train if split == "train" else test
+    pos = _parse_ints(position, "--position") if position else None
     if k > len(data):
         raise CnnlabError(f"-k {k} is more than the {len(data):,} {split} images; use -k {len(data)} or fewer")
-    pos = _parse_ints(position, "--position") if position else None
     top = top_examples(s.model, data, layer, channel, k, pos)
     to_img = lambda i: images.chw_to_hwc(data.images[i].float().numpy() / 255)  # noqa: E731
     full = [
