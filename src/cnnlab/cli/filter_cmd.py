@@ -62,7 +62,7 @@ def kernel_side(spec: str) -> int:
 
 def load_kernel(kind: str, value: Any):
     """One kernel from -k SPEC or --kernel-file FILE, with its size checked before it is built."""
-    from cnnlab.conv.kernels import Kernel, _sign_display, get_kernel, load_kernel_file
+    from cnnlab.conv.kernels import Kernel, get_kernel, load_kernel_file
 
     if kind == "kernel":
         side = kernel_side(value)
@@ -76,7 +76,7 @@ def load_kernel(kind: str, value: Any):
                 f"-k {value}: bad kernel parameters ({e}); use e.g. gaussian:2, gaussian:2:9 or box:5"
             ) from None
     elif Path(value).suffix == ".npy":
-        k = _load_npy(Path(value), Kernel, _sign_display)
+        k = _load_npy(Path(value), Kernel)
     else:
         k = load_kernel_file(str(value))
     if not np.isfinite(k.weights).all() or not np.isfinite(k.weights.sum()):
@@ -87,7 +87,7 @@ def load_kernel(kind: str, value: Any):
     return k
 
 
-def _load_npy(path: Path, kernel_cls, display):
+def _load_npy(path: Path, kernel_cls):
     """A kernel from a .npy file: a 2-D array of real numbers (no pickles, no strings)."""
     if not path.is_file():
         raise CnnlabError(f"kernel file {path} not found")
@@ -109,7 +109,8 @@ def _load_npy(path: Path, kernel_cls, display):
         raise CnnlabError(
             f"kernel file {path} must hold a non-empty 2-D matrix of finite numbers, got shape {weights.shape}"
         )
-    return kernel_cls(path.stem, weights, f"custom kernel from {path.name}", display(weights))
+    display = "signed" if abs(weights.sum()) < 1e-12 else "normalize"  # the rule of kernels.py
+    return kernel_cls(path.stem, weights, f"custom kernel from {path.name}", display)
 
 
 @app.command("filter", cls=OrderedCommand)
