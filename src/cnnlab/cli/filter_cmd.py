@@ -130,7 +130,9 @@ def filter_(
     boundary: Annotated[str, typer.Option(help="Outside the image: reflect, replicate, circular or zero.")] = "reflect",
     list_: Annotated[bool, typer.Option("--list", help="List the kernels with their descriptions.")] = False,
 ) -> None:
-    """Filter an image. Several kernels without --grid are applied one after another.
+    """Filter an image. Several kernels without --grid are applied one after another, in the
+    order given. 16/32-bit and float images are read by their full range; transparency is
+    composited over white; the EXIF orientation is applied.
 
     Example: cnnlab filter photo.png -k blur -k sharpen -k laplacian -k sobel-x --grid -o lecture.png
     """
