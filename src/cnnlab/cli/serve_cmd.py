@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from cnnlab.cli import checks
 from cnnlab.cli.app import app
 from cnnlab.cli.output import info
 from cnnlab.errors import CnnlabError
@@ -52,6 +53,9 @@ def serve(
     """
     import torch
     import uvicorn
+
+    checks.port(port)
+    checks.at_least(threads, 1, "--threads")
 
     from cnnlab.serve.app import create_app
     from cnnlab.serve.inspector import Inspector

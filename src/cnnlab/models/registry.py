@@ -31,18 +31,22 @@ class ModelSpec:
     alternative: str = ""  # what to use instead when the input does not fit
     num_classes: int = 10  # default number of outputs (1000 for the ImageNet models)
 
-    def check_input(self, in_channels: int, input_size: tuple[int, int], source: str = "the data") -> None:
-        """Raise a one-line :class:`CnnlabError` if this model cannot take such input."""
+    def check_input(
+        self, in_channels: int, input_size: tuple[int, int], source: str = "the data", fix: str = "--resize {side}"
+    ) -> None:
+        """Raise a one-line :class:`CnnlabError` if this model cannot take such input; ``fix``
+        is the flag that changes the size (``{side}``: the side it needs)."""
         c, (h, w) = in_channels, input_size
         if self.input_shape is not None and not self.flexible and (c, h, w) != self.input_shape:
             ec, eh, ew = self.input_shape
-            hint = f"use {self.alternative} or --resize {eh}" if self.alternative else f"use --resize {eh}"
+            fix_text = fix.format(side=eh, c=ec)
+            hint = f"use {self.alternative} or {fix_text}" if self.alternative else f"use {fix_text}"
             raise CnnlabError(f"{self.name} expects {ec}×{eh}×{ew} input and {source} gives {c}×{h}×{w}; {hint}")
         if min(h, w) < self.min_size:
             instead = f"{self.alternative} or" if self.alternative else "a model for small inputs (cnnlab models) or"
             raise CnnlabError(
                 f"{self.name} needs inputs of at least {self.min_size}×{self.min_size} and {source} gives {h}×{w}; "
-                f"use {instead} --resize {self.min_size}"
+                f"use {instead} {fix.format(side=self.min_size, c=c)}"
             )
 
 
