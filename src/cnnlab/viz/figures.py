@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 DIVERGING = "RdBu_r"  # negative blue, 0 white, positive red (also in serve/static)
 OUTSIDE = (np.array([0.70, 0.76, 0.90]), np.array([0.55, 0.62, 0.80]))  # checkerboard: "no image here"
 BOX = "#ff3b30"  # receptive-field outline
+SEPARATOR = "#3a3a3a"  # between weight maps
 
 
 def pyplot():
@@ -191,16 +192,17 @@ def weights_figure(units: np.ndarray, title: str = "", unit_cols: int | None = N
     picture = tile_maps(np.stack(blocks), unit_cols, pad=gap)
     peak = float(np.nanmax(np.abs(units))) or 1.0
     norm = Normalize(-peak, peak)
-    cmap = plt.get_cmap(DIVERGING).with_extremes(bad="#d9d9d9")
-    width = min(14.0, max(3.5, picture.shape[1] / 22 + 1.2))
-    height = min(14.0, max(2.2, width * picture.shape[0] / picture.shape[1] + 0.6))
+    cmap = plt.get_cmap(DIVERGING).with_extremes(bad=SEPARATOR)  # gaps: dark, never mistaken for a weight
+    inch = 0.16 if picture.shape[1] < 60 else 0.045  # per weight: small layers drawn big
+    width = min(14.0, max(4.0, picture.shape[1] * inch + 1.4))
+    height = min(14.0, max(2.0, (width - 1.4) * picture.shape[0] / picture.shape[1] + 0.9))
     fig, ax = plt.subplots(figsize=(width, height))
     shown = ax.imshow(np.ma.masked_invalid(picture), cmap=cmap, norm=norm, interpolation="nearest")
     ax.set_xticks([])
     ax.set_yticks([])
     for side in ax.spines.values():
         side.set_visible(False)
-    bar = fig.colorbar(shown, ax=ax, fraction=0.035, pad=0.02)
+    bar = fig.colorbar(shown, ax=ax, fraction=0.035, pad=0.02, shrink=min(1.0, 2.5 / height + 0.3))
     bar.set_label("weight (0 = white)", fontsize=8)
     bar.ax.tick_params(labelsize=7)
     if title:

@@ -37,6 +37,7 @@ class RenderConfig:
     param: str = "fourier"  # fourier | pixels
     decorrelate: bool = True  # colour decorrelation (3-channel inputs)
     transforms: bool = True  # transformation robustness
+    small_transforms: bool = True  # stronger ones for images under 64 px (transforms.standard)
     seed: int = 0
     # image priors (Yosinski et al. 2015, "Understanding neural networks through deep visualization"):
     decay: float = 0.01  # L2 decay: every step, move the image this fraction of the way to the data mean
@@ -121,7 +122,7 @@ def render(
     device = next(model.parameters()).device
     c, h, w = input_shape
     param = make_param(cfg.param, (cfg.batch, c, h, w), cfg.seed, device, cfg.decorrelate)
-    transform = standard(max(h, w)) if cfg.transforms else (lambda x, g: x)
+    transform = standard(max(h, w), cfg.small_transforms) if cfg.transforms else (lambda x, g: x)
     g = torch.Generator().manual_seed(cfg.seed)
     opt = torch.optim.Adam(param.parameters(), lr=cfg.lr)
     target = torch.tensor(mean, dtype=torch.float32, device=device).expand(c)  # decay toward the data mean

@@ -60,7 +60,7 @@ def compose(transforms: Sequence[Transform]) -> Transform:
     return fn
 
 
-def standard(size: int) -> Transform:
+def standard(size: int, small: bool = True) -> Transform:
     """Lucid's standard transforms, scaled to the image: at 224 px pad 12, jitter 8, scale
     0.9-1.1, rotate ±10°, jitter 4 (64 px and more). Small images (MNIST's 28 px, CIFAR's 32) get
     relatively stronger ones, pad 2, jitter size/7, scale 0.9-1.1, rotate ±15°, jitter size/14:
@@ -68,7 +68,7 @@ def standard(size: int) -> Transform:
     the digit lands, and it draws whole strokes (measured in benchmarks/viz_likeness.py: the
     class image is nearest its own class mean for 9 of 10 digits, against 6 of 10 with Lucid's
     transforms scaled down to 28 px)."""
-    if size < 64:
+    if small and size < 64:
         return compose(
             [
                 pad(2),
