@@ -136,13 +136,14 @@ def test_unit_arithmetic_adds_up(server, digits):
     assert c1["activation"] == pytest.approx(max(c1["output"], 0.0), abs=1e-5)  # ReLU
     np.testing.assert_allclose(kernel, inspector.model.C1.weight[2].detach().numpy(), atol=1e-3)
     assert c1["receptive_field"] == {"y0": 7, "y1": 12, "x0": 11, "x1": 16, "size": [5.0, 5.0]}
-    assert [i["url"] for i in c1["images"]] == ["/viz/filters.png"]
+    # the report's Distill pair for every conv channel (C1 too), and the first-layer filters
+    assert [i["url"] for i in c1["images"]] == ["/viz/examples_C1_2.png", "/viz/features_C1_2.png", "/viz/filters.png"]
 
     status, c3 = post_png(base, "/api/unit?layer=C3&channel=5&y=4&x=6", png)
     assert status == 200 and np.array(c3["patch"]).shape == (6, 5, 5)
     assert sum(c3["per_channel"]) + c3["bias"] == pytest.approx(c3["output"], abs=1e-4)
     assert c3["receptive_field"]["size"] == [14.0, 14.0]
-    assert "/viz/examples_C3_5.png" in [i["url"] for i in c3["images"]]
+    assert {"/viz/examples_C3_5.png", "/viz/features_C3_5.png"} <= {i["url"] for i in c3["images"]}
 
     # what feeds it: every S2 map (LeNet-5 here is fully connected), and its whole output map
     assert c3["feeds"] == list(range(6)) and c3["input_layer"] == "S2"
