@@ -81,7 +81,6 @@ def examples(
     split: Annotated[str, typer.Option(help="train or test.")] = "test",
 ) -> None:
     """The dataset images that activate a unit most, with the receptive-field patch of the maximum."""
-    from cnnlab.data import load_dataset
     from cnnlab.viz import images
     from cnnlab.viz.examples import crop, top_examples
     from cnnlab.viz.report import _fit, outline
@@ -91,18 +90,18 @@ def examples(
         raise CnnlabError("viz examples needs a run folder from `cnnlab train` (it searches the run's dataset)")
     if split not in ("train", "test"):
         raise CnnlabError(f"--split must be train or test, got {split!r}")
-    train, test = load_dataset(s.dataset, s.data_dir, quiet=True)
+    train, test = s.run.data()  # fed as the run was trained (--resize included)
     data = train if split == "train" else test
     pos = _parse_ints(position, "--position") if position else None
     top = top_examples(s.model, data, layer, channel, k, pos)
-    to_img = lambda i: images.chw_to_hwc(data.images[i].float().numpy() / 255)  # noqa: E731
+    to_img = lambda i: images.chw_to_hwc(data.pixels(i).numpy())  # noqa: E731
     full = [
         images.upscale(outline(to_img(i), b) if b else to_img(i), 3)
         for i, b in zip(top.indices, top.boxes or [None] * k)
     ]
     tiles = full + (
         [
-            _fit(images.chw_to_hwc(crop(data.images[i], b).float().numpy() / 255), full[0].shape[0])
+            _fit(images.chw_to_hwc(crop(data.pixels(i), b).numpy()), full[0].shape[0])
             for i, b in zip(top.indices, top.boxes)
         ]
         if top.boxes
@@ -209,14 +208,13 @@ def saliency(
     smoothgrad: Annotated[int, typer.Option(help="Noisy copies for SmoothGrad (0: plain gradient only).")] = 25,
 ) -> None:
     """The gradient of a class score with respect to the input, and SmoothGrad, as an overlay PNG."""
-    from cnnlab.data import load_dataset
     from cnnlab.viz import images
     from cnnlab.viz.saliency import saliency_figure
 
     s = _subject(str(run_dir), None)
     if s.dataset is None:
         raise CnnlabError("viz saliency needs a run folder from `cnnlab train`")
-    _, test = load_dataset(s.dataset, s.data_dir, quiet=True)
+    _, test = s.run.data()  # fed as the run was trained (--resize included)
     if not 0 <= index < len(test):
         raise CnnlabError(f"--index {index} is out of range: the test set has {len(test)} images (0-{len(test) - 1})")
     pic, pred, target = saliency_figure(s.model, test, index, class_, smooth=smoothgrad)

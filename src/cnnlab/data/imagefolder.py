@@ -19,10 +19,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
+from cnnlab.data.stats import IMAGENET_MEAN, IMAGENET_STD
 from cnnlab.errors import DataError
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def build_transform(train: bool, size: int, mean, std):

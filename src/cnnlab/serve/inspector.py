@@ -22,8 +22,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cnnlab.errors import CnnlabError
+from cnnlab.runs import RunDir, Subject, resolve
 from cnnlab.viz.layers import check_channel, get_layer
-from cnnlab.viz.source import Subject, load_subject
 
 SERVABLE = ("mnist", "fashion-mnist")
 DIGITS = 3  # decimals kept in JSON activations: 8-bit displays need no more
@@ -78,7 +78,7 @@ class Inspector:
         self.run_dir = Path(run_dir)
         if not self.run_dir.is_dir():
             raise CnnlabError(f"run folder {run_dir} does not exist; pass the --out folder of a `cnnlab train` run")
-        subject: Subject = load_subject(str(run_dir), device="cpu")
+        subject: Subject = resolve(str(run_dir), device="cpu")
         if subject.dataset not in SERVABLE or subject.input_shape[0] != 1:
             raise CnnlabError(
                 f"{run_dir} was trained on {subject.dataset} ({'×'.join(map(str, subject.input_shape))}); "
@@ -106,10 +106,8 @@ class Inspector:
         return hook
 
     def tensor(self, img: np.ndarray) -> Tensor:
-        """(28, 28) in [0, 1] -> (1, 1, 28, 28) normalized like the training data."""
-        return ((torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32)) - self.mean) / self.std).view(
-            1, 1, *img.shape
-        )
+        """(28, 28) in [0, 1] -> (1, *input_shape) as the run was trained (normalized, resized)."""
+        return self.subject.preprocess(torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32))[None])
 
     def forward(self, img: np.ndarray) -> Pass:
         x = self.tensor(img)
@@ -285,7 +283,5 @@ class Inspector:
         return self._model_info
 
     def curves(self) -> list[dict[str, Any]]:
-        from cnnlab.train.run_dir import RunDir
-
         keep = ("epoch", "train_loss", "test_loss", "test_accuracy", "test_top5_accuracy", "lr", "train_seconds")
         return [{k: row[k] for k in keep if k in row} for row in RunDir(self.run_dir).read_metrics()]
