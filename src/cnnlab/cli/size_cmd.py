@@ -16,14 +16,15 @@ from cnnlab.runs import resolve
 FORMATS = ("table", "markdown", "csv", "json")
 
 
-def parse_shape(text: str) -> tuple[int, ...]:
+def parse_shape(text: str) -> tuple[int, int, int]:
     try:
         shape = tuple(int(s) for s in text.replace("x", ",").replace("×", ",").split(","))
     except ValueError:
         raise CnnlabError(f"--input {text!r} is not a shape; write C,H,W, e.g. 3,224,224") from None
     if len(shape) != 3 or min(shape) < 1:
         raise CnnlabError(f"--input {text!r} must be three positive sizes C,H,W, e.g. 1,28,28")
-    return shape
+    c, h, w = shape
+    return c, h, w
 
 
 def model_for(target: str, input_text: str | None):

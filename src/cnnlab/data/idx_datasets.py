@@ -141,7 +141,7 @@ def locate(spec: IdxDataset, data_dir: str | os.PathLike | None = None, quiet: b
     for folder in looked:
         found = [_find_file(folder, f) for f in spec.files]
         if all(found):
-            return {f.name: p for f, p in zip(spec.files, found)}
+            return {f.name: p for f, p in zip(spec.files, found) if p is not None}
     target = data_root(data_dir) / spec.name
     where = ", ".join(str(p) for p in looked)
     if offline():

@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -39,7 +40,7 @@ def build_transform(train: bool, size: int, mean, std):
 class FolderImages:
     """One split of an image tree; ``batches`` yields normalized (x, y) on ``device``."""
 
-    dataset: torch.utils.data.Dataset
+    dataset: Any  # a map-style torch Dataset: ImageFolder, or a Subset of one
     classes: tuple[str, ...]
     size: int  # side of the square crops
     mean: tuple[float, ...]

@@ -75,6 +75,7 @@ def run(cfg: InvarianceConfig, log=print) -> dict[str, Any]:
     torch.manual_seed(cfg.seed)
     g = torch.Generator().manual_seed(cfg.seed)
     train, test = load_dataset("mnist", cfg.data_dir, quiet=True)
+    assert isinstance(train, ImageTensors) and isinstance(test, ImageTensors)  # MNIST is held in memory
     train = train.subset(torch.randperm(len(train), generator=g)[: cfg.train_size])
     test = test.subset(slice(0, cfg.test_size))
     data = {s: (make_setting(train, cfg.canvas, s, g), make_setting(test, cfg.canvas, s, g)) for s in SETTINGS}

@@ -86,9 +86,9 @@ def create(
         input_size = (input_size, input_size)
     default = spec.input_shape or (1, 28, 28)
     in_channels = default[0] if in_channels is None else in_channels
-    input_size = tuple(default[1:]) if input_size is None else tuple(input_size)
+    h, w = default[1:] if input_size is None else input_size
     num_classes = spec.num_classes if num_classes is None else num_classes
     if num_classes < 1:
         raise CnnlabError(f"num_classes must be at least 1, got {num_classes}")
-    spec.check_input(in_channels, input_size)
-    return spec.build(num_classes=num_classes, in_channels=in_channels, input_size=input_size, **kwargs)
+    spec.check_input(in_channels, (h, w))
+    return spec.build(num_classes=num_classes, in_channels=in_channels, input_size=(h, w), **kwargs)

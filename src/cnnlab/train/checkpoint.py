@@ -35,7 +35,7 @@ def save_checkpoint(run_path: Path, state: dict[str, Any]) -> None:
 
 
 def rng_state(generator: torch.Generator) -> dict[str, Any]:
-    state = {"generator": generator.get_state(), "torch": torch.get_rng_state()}
+    state: dict[str, Any] = {"generator": generator.get_state(), "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state

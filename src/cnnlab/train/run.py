@@ -18,7 +18,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -175,7 +175,7 @@ def _run(cfg, out, quiet: bool, echo, resume, epochs: int | None, dist: Dist) ->
     generator = torch.Generator().manual_seed(cfg.seed)  # shuffling and augmentation
     model, model_args = build_model(cfg, train)
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
-    raw = model.to(device=device, memory_format=memory_format)
+    raw = model.to(device).to(memory_format=memory_format)  # pyright: ignore[reportCallIssue]
     total_steps = train.num_batches(cfg.batch_size)
     optimizer = build_optimizer(raw, cfg)
     scheduler = build_schedule(optimizer, cfg, cfg.epochs * total_steps)
@@ -249,11 +249,11 @@ def _run(cfg, out, quiet: bool, echo, resume, epochs: int | None, dist: Dist) ->
         run.write_config(cfg, model_args, **record)
     summary["run_dir"] = str(run.path) if run else None
 
-    model = raw
+    model: nn.Module = raw
     if dist.enabled:
         model = nn.parallel.DistributedDataParallel(raw, device_ids=[device.index] if device.type == "cuda" else None)
     if cfg.compile:
-        model = torch.compile(model)
+        model = cast(nn.Module, torch.compile(model))
     writer = tensorboard.open_writer(run.path / "tensorboard") if run and dist.main and cfg.tensorboard else None
     what = f"{cfg.model} ({params:,} params) on {cfg.dataset} ({len(train):,} images) on {device}"
     echo(
