@@ -62,7 +62,7 @@ def test_resume_with_epochs_extends_the_run(finished, tmp_path):
 @pytest.mark.parametrize("flags", [["--lr", "0.1"], ["--model", "mnist-fast"], ["--seed", "3", "--batch-size", "8"]])
 def test_other_flags_with_resume_are_refused(finished, flags):
     proc = run_cli("train", "--resume", str(finished), *flags)
-    assert_one_line_error(proc, "--resume continues", f"drop {flags[0]}")
+    assert_one_line_error(proc, "--resume continues", "drop --", *[f for f in flags if f.startswith("--")])
     assert proc.returncode == 2
 
 

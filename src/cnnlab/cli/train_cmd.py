@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from click.core import ParameterSource
 
 from cnnlab.cli.app import app
 from cnnlab.cli.output import info, print_json
@@ -15,6 +14,12 @@ from cnnlab.train.distributed import is_main_process
 
 # flags that may go with --resume (the run's own config gives everything else)
 RESUME_FLAGS = {"resume", "epochs", "device", "data_dir", "json_out", "quiet"}
+
+
+def _given(ctx: typer.Context, name: str | None) -> bool:
+    """Whether flag ``name`` was typed on the command line (not a default)."""
+    source = ctx.get_parameter_source(name) if name else None
+    return getattr(source, "name", "") == "COMMANDLINE"  # typer's own copy of click's ParameterSource
 
 
 @app.command()
@@ -77,11 +82,7 @@ def train(
     from cnnlab.train.run import config_for, run_training
 
     if resume is not None:
-        given = [
-            p.opts[0]
-            for p in ctx.command.params
-            if p.name not in RESUME_FLAGS and ctx.get_parameter_source(p.name) == ParameterSource.COMMANDLINE
-        ]
+        given = [p.opts[0] for p in ctx.command.params if p.name not in RESUME_FLAGS and _given(ctx, p.name)]
         if given:
             raise CnnlabError(
                 f"--resume continues {resume} with its own config; drop {', '.join(given)} "
