@@ -10,6 +10,7 @@ import typer
 from cnnlab.cli.app import app
 from cnnlab.cli.output import info, print_json
 from cnnlab.errors import CnnlabError
+from cnnlab.runs import Run
 from cnnlab.train.evaluation import evaluate_model, evaluate_run
 
 
@@ -38,6 +39,21 @@ def eval_(
     if run_dir is not None and model is not None:
         raise CnnlabError("give either a RUN_DIR or --model NAME, not both")
     if run_dir is not None:
+        given = [
+            flag
+            for flag, value in (("--resize", resize), ("--test-subset", test_subset), ("--weights", weights))
+            if value
+        ]
+        if given:
+            raise CnnlabError(
+                f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for --model; a run folder is evaluated "
+                "as it was trained (its own dataset, --resize and --test-subset from config.json)"
+            )
+        trained_on = Run.open(run_dir, log=lambda s: None).config.dataset
+        if dataset is not None and dataset != trained_on:
+            raise CnnlabError(
+                f"--dataset {dataset}: {run_dir} was trained on {trained_on} and is evaluated on it; drop --dataset"
+            )
         result = evaluate_run(run_dir, device=device, data_dir=data_dir, confusion_png=confusion)
     elif model is not None:
         if dataset is None:
