@@ -8,6 +8,7 @@ metrics, weights, checkpoints, PNGs) is written through these helpers.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
@@ -15,17 +16,30 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from cnnlab.errors import OutputError
+from cnnlab.outputs import output_file, target_of
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success rename it onto ``path``.
 
+    The output policy (``outputs.py``) holds here too: a symlink is written through (its
+    target is replaced, the link stays), and a folder, device or FIFO at ``path`` is refused
+    instead of being replaced by a regular file. A permission, read-only or full-disk
+    failure is one :class:`~cnnlab.errors.OutputError` line.
+
     >>> with atomic_path("out.bin") as tmp:   # doctest: +SKIP
     ...     tmp.write_bytes(b"...")
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    path = target_of(path)
+    if path.exists() and not path.is_file():
+        output_file(path, "cannot write")  # raises: a folder, device, FIFO or socket
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise _output_error(path, e) from None
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -36,8 +50,20 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         with open(tmp, "rb+") as f:  # flush to disk before the rename makes it visible
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        if e.errno in _WRITE_ERRNOS:
+            raise _output_error(path, e) from None
+        raise
     finally:
         tmp.unlink(missing_ok=True)
+
+
+_WRITE_ERRNOS = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ENOTDIR, errno.EEXIST)
+
+
+def _output_error(path: Path, e: OSError) -> OutputError:
+    why = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is full"}.get(e.errno, e.strerror)
+    return OutputError(f"cannot write {path} ({why}); give another path")
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:

@@ -27,3 +27,12 @@ class DivergedError(CnnlabError):
 
 class CheckpointError(CnnlabError):
     """A checkpoint or run folder is missing, truncated or unreadable."""
+
+
+class ResourceError(CnnlabError):
+    """A request would need more memory (or pixels) than cnnlab's documented limit allows."""
+
+
+class OutputError(CnnlabError):
+    """An output path cannot be written without losing something (a folder, a device, a
+    link, a file not given to replace) or cannot be written at all (read-only, no folder)."""

@@ -89,3 +89,48 @@ def test_dense_matrix_too_large_suggests_sparse():
 def test_mixed_devices_meta():
     with pytest.raises(CnnlabError, match="move both to one device"):
         convolve(torch.ones(3), torch.ones(2, device="meta"))
+
+
+@pytest.mark.parametrize(
+    "shape,message",
+    [(-1, "input_shape must be a positive int"), (3.0, "got 3.0"), ((3, 0), "got \\(3, 0\\)"), (True, "got True")],
+)
+def test_conv_matrix_input_shape_must_be_positive_ints(shape, message):
+    with pytest.raises(CnnlabError, match=message):
+        conv_matrix(np.ones(3), shape)
+
+
+@pytest.mark.parametrize(
+    "spec,message",
+    [
+        ("gaussian:inf", "sigma must be a positive finite number"),
+        ("gaussian:nan", "sigma must be a positive finite number"),
+        ("gaussian:2:0", "size must be a whole number of at least 1"),
+        ("box:2.7", "must be a whole number, got 2.7"),
+        ("box:0", "box size must be a whole number from 1"),
+        ("gaussian:1e9", "larger than 1025"),
+    ],
+)
+def test_kernel_parameters_are_checked(spec, message):
+    from cnnlab.conv.kernels import get_kernel
+
+    with pytest.raises(CnnlabError, match=message):
+        get_kernel(spec)
+
+
+def test_convolve_batch_is_importable_from_conv_and_takes_any_layout():
+    from cnnlab.conv import convolve_batch
+
+    x = np.arange(2 * 16, dtype=">f8").reshape(1, 2, 4, 4)[:, :, ::-1]  # big-endian, negative strides
+    k = np.ones((2, 2))[::-1]
+    ref = convolve_batch(np.ascontiguousarray(x).astype(np.float64), np.ones((2, 2)))
+    np.testing.assert_array_equal(convolve_batch(x, k), ref)
+    np.testing.assert_array_equal(convolve_batch(torch.from_numpy(ref.copy()), k).shape, ref.shape)
+
+
+def test_numpy_layouts_mixed_with_torch():
+    a = np.arange(6.0)[::-1]  # negative strides
+    out = convolve(a, torch.ones(2, dtype=torch.float64))
+    assert out.tolist() == [5.0, 9.0, 7.0, 5.0, 3.0, 1.0, 0.0]
+    big = np.arange(6.0).astype(">f8")
+    assert convolve(torch.ones(2, dtype=torch.float64), big).tolist() == [0.0, 1.0, 3.0, 5.0, 7.0, 9.0, 5.0]

@@ -65,7 +65,7 @@ def test_load_image_modes(photo):
     d, rgb = photo
     assert load_image(d / "gray.png").shape == (40, 50)
     np.testing.assert_array_equal(load_image(d / "rgb.png"), rgb)
-    np.testing.assert_array_equal(load_image(d / "rgba.png"), rgb)  # alpha dropped
+    np.testing.assert_allclose(load_image(d / "rgba.png"), rgb * (128 / 255) + 255 * (1 - 128 / 255))  # over white
     assert load_image(d / "pal.png").shape == (40, 50, 3)
 
 
@@ -77,7 +77,7 @@ def test_bad_images(photo, tmp_path):
     (tmp_path / "cut.png").write_bytes((d / "rgb.png").read_bytes()[:200])
     with pytest.raises(CnnlabError, match="cut.png"):
         load_image(tmp_path / "cut.png")
-    with pytest.raises(CnnlabError, match="over the 1,000 limit; resize it first"):
+    with pytest.raises(CnnlabError, match="over cnnlab's 1,000-pixel limit; resize it first"):
         load_image(d / "rgb.png", max_pixels=1000)
     with pytest.raises(CnnlabError, match="not found"):
         load_image(tmp_path / "nope.png")

@@ -8,6 +8,7 @@ import torch
 
 from cnnlab.conv import METHODS, conv_matrix, convolve
 from cnnlab.conv.kernels import KERNELS
+from cnnlab.conv.methods.translate_and_scale import add_shifted_copies
 
 A1, B1, OUT1 = [2, -1, 1], [1, 1, 2], [2, 1, 4, -1, 2]
 A2 = [[1, 3, 1], [0, -1, 1], [2, 2, -1]]
@@ -27,17 +28,34 @@ def test_2d_example_every_method(method):
     np.testing.assert_array_equal(convolve(A2, B2, method=method), OUT2)
 
 
+def _shifted_copies(a, b) -> list[np.ndarray]:
+    """cnnlab's translate-and-scale terms: b_τ · (a shifted by τ), one tap of b at a time."""
+    a, b = torch.tensor(a), torch.tensor(b)
+    terms = []
+    for tau in np.ndindex(*b.shape):
+        one_tap = torch.zeros_like(b)
+        one_tap[tau] = b[tau]
+        out = torch.zeros([m + k - 1 for m, k in zip(a.shape, b.shape)], dtype=a.dtype)
+        add_shifted_copies(out, a, one_tap, differentiable=False)
+        terms.append(out.numpy())
+    return terms
+
+
 def test_1d_translate_and_scale_picture():
-    # 2·(1,1,2) + (−1)·(1,1,2) shifted by 1 + 1·(1,1,2) shifted by 2
-    terms = [2 * np.array([1, 1, 2, 0, 0]), -1 * np.array([0, 1, 1, 2, 0]), 1 * np.array([0, 0, 1, 1, 2])]
-    np.testing.assert_array_equal(sum(terms), OUT1)
+    # the slide: (2, −1, 1) ∗ (1, 1, 2) = 2·(1,1,2) + (−1)·(1,1,2) shifted by 1 + 1·(1,1,2) shifted by 2,
+    # i.e. b's copies scaled by a's entries; cnnlab scales a by b's taps (convolution commutes)
+    picture = [2 * np.array([1, 1, 2, 0, 0]), -1 * np.array([0, 1, 1, 2, 0]), 1 * np.array([0, 0, 1, 1, 2])]
+    np.testing.assert_array_equal(_shifted_copies(B1, A1), picture)
+    np.testing.assert_array_equal(convolve(A1, B1, method="translate_and_scale"), sum(picture))
 
 
 def test_2d_translate_and_scale_picture():
-    # the slide: 1×A + 2×(A shifted right) + (−1)×(A shifted right and down) (the 0 tap adds nothing)
+    # the slide: 1×A + 2×(A shifted right) + 0×(A shifted down) + (−1)×(A shifted right and down)
     a = np.array(A2)
-    padded = lambda di, dj: np.pad(a, ((di, 1 - di), (dj, 1 - dj)))  # noqa: E731
-    np.testing.assert_array_equal(1 * padded(0, 0) + 2 * padded(0, 1) + -1 * padded(1, 1), OUT2)
+    shifted = lambda di, dj: np.pad(a, ((di, 1 - di), (dj, 1 - dj)))  # noqa: E731  (numpy, independent of cnnlab)
+    picture = [1 * shifted(0, 0), 2 * shifted(0, 1), 0 * shifted(1, 0), -1 * shifted(1, 1)]
+    np.testing.assert_array_equal(_shifted_copies(A2, B2), picture)
+    np.testing.assert_array_equal(convolve(A2, B2, method="translate_and_scale"), sum(picture))
 
 
 def test_matrix_slide():

@@ -99,13 +99,28 @@ def test_train_runs_for_every_model_that_fits_mnist(name, tmp_path):
     assert len(run.metrics) == 1 and all(math.isfinite(v) for v in run.metrics[0]["train_loss_trace"])
 
 
-def test_imagenet_models_refuse_mnist_with_a_hint():
+def test_imagenet_models_refuse_inputs_too_small_with_a_hint():
     with pytest.raises(
         CnnlabError,
-        match=r"googlenet expects 3×224×224 input and mnist gives 1×28×28; use resnet18-small or --resize 224",
+        match=r"alexnet needs inputs of at least 63×63 and mnist gives 28×28; use resnet18-small or --resize 63",
     ):
-        run_training(config_for("googlenet", epochs=1, device="cpu"), quiet=True, echo=lambda s: None)
-    assert_one_line_error(run_cli("train", "--model", "resnet50", "--quiet"), "resnet50 expects 3×224×224")
+        run_training(config_for("alexnet", epochs=1, device="cpu"), quiet=True, echo=lambda s: None)
+    assert_one_line_error(run_cli("train", "--model", "alexnet", "--quiet"), "alexnet needs inputs of at least 63×63")
+
+
+@pytest.mark.parametrize("name", ["alexnet", "googlenet", "resnet50"])
+def test_imagenet_models_take_the_sizes_and_channels_they_run_at(name):
+    from cnnlab.models.imagenet import MIN_SIZE
+
+    for c, size in [(1, (MIN_SIZE[name], MIN_SIZE[name] + 7)), (3, (256, 256))]:
+        model = create(name, in_channels=c, input_size=size).to("meta").eval()
+        assert model(torch.zeros(2, c, *size, device="meta")).shape == (2, 1000)
+    if MIN_SIZE[name] > 1:  # the table's minimum is tight: one pixel less does not run
+        with pytest.raises(CnnlabError, match=f"at least {MIN_SIZE[name]}"):
+            create(name, input_size=MIN_SIZE[name] - 1)
+        model = create(name, input_size=MIN_SIZE[name]).to("meta").eval()
+        with pytest.raises(RuntimeError):
+            model(torch.zeros(1, 3, MIN_SIZE[name] - 1, MIN_SIZE[name] - 1, device="meta"))
 
 
 def test_pretrained_weights_need_1000_classes():

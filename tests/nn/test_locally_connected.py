@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from cnnlab.errors import CnnlabError
 from cnnlab.nn import LocallyConnected2d
 
 
@@ -69,7 +70,42 @@ def test_the_lectures_example_has_4m_parameters():
 
 def test_wrong_input_is_a_clear_error():
     layer = LocallyConnected2d(1, 2, (8, 8), 3)
-    with pytest.raises(ValueError, match=r"built for input \(1, 8, 8\) and got \(1, 9, 9\)"):
+    with pytest.raises(CnnlabError, match=r"built for \(N, 1, 8, 8\) input and got shape \(1, 1, 9, 9\)"):
         layer(torch.randn(1, 1, 9, 9))
+    with pytest.raises(CnnlabError, match=r"got shape \(1, 8, 8\); add a batch axis"):
+        layer(torch.randn(1, 8, 8))
     with pytest.raises(ValueError, match="does not fit"):
         LocallyConnected2d(1, 1, (2, 2), 5)
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"stride": 0}, "stride must be an integer of at least 1"),
+        ({"kernel_size": 0}, "kernel_size must be an integer of at least 1"),
+        ({"in_channels": 0}, "in_channels must be an integer of at least 1"),
+        ({"padding": "full"}, "unknown padding 'full'"),
+        ({"padding": -1}, "padding must be an integer of at least 0"),
+        ({"padding_mode": "mirror"}, "unknown padding_mode 'mirror'"),
+        ({"padding": "same", "stride": 2}, "padding='same' needs stride 1"),
+    ],
+)
+def test_bad_arguments_are_clear_errors(kwargs, message):
+    args = {"in_channels": 1, "out_channels": 1, "input_size": 8, "kernel_size": 3, **kwargs}
+    with pytest.raises(CnnlabError, match=message):
+        LocallyConnected2d(**args)
+
+
+def test_valid_padding_is_no_padding():
+    assert LocallyConnected2d(1, 1, 8, 3, padding="valid").output_size == (6, 6)
+
+
+@pytest.mark.parametrize("padding_mode", ["zeros", "reflect", "replicate", "circular"])
+@pytest.mark.parametrize("padding,stride", [(1, 1), (2, 2), ((1, 2), (1, 2)), ("same", 1)])
+def test_from_conv_equals_the_conv_for_every_padding_mode(padding_mode, padding, stride):
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(2, 3, (3, 4) if padding != "same" else 3, stride, padding, padding_mode=padding_mode)
+    conv = conv.double()
+    x = torch.randn(2, 2, 7, 9, dtype=torch.float64)
+    layer = LocallyConnected2d.from_conv(conv, (7, 9)).double()
+    torch.testing.assert_close(layer(x), conv(x))

@@ -46,3 +46,32 @@ def test_stochastic_pooling_gradient_reaches_the_sampled_unit():
     x = torch.tensor([[[[0.0, 2.0], [0.0, 0.0]]]], requires_grad=True)
     StochasticPool2d(2).train()(x).sum().backward()
     assert x.grad.flatten().tolist() == [0.0, 1.0, 0.0, 0.0]
+
+
+def test_pool_output_size_ceil_mode_and_refusals():
+    from cnnlab.errors import CnnlabError
+
+    for h, f, s, p in [(112, 3, 2, 0), (56, 3, 2, 1), (28, 2, 2, 0), (7, 3, 2, 1), (14, 3, 3, 1)]:
+        for ceil in (False, True):
+            torch_size = torch.nn.MaxPool2d(f, s, p, ceil_mode=ceil)(torch.zeros(1, 1, h, h)).shape[-1]
+            assert pool_output_size(h, f, s, p, ceil_mode=ceil) == torch_size
+    assert pool_output_size(112, 3, 2, ceil_mode=True) == 56  # GoogLeNet's pool
+    with pytest.raises(CnnlabError, match="does not fit"):
+        pool_output_size(2, 5, 1)
+    with pytest.raises(CnnlabError, match="stride must be an integer of at least 1"):
+        pool_output_size(8, 2, 0)
+
+
+@pytest.mark.parametrize("args,message", [(("max", 0), "extent"), (("max", 2, 0), "stride"), (("median",), "unknown")])
+def test_make_pool_refuses_bad_arguments(args, message):
+    from cnnlab.errors import CnnlabError
+
+    with pytest.raises(CnnlabError, match=message):
+        make_pool(*args)
+
+
+def test_stochastic_pool_wants_four_dimensions():
+    from cnnlab.errors import CnnlabError
+
+    with pytest.raises(CnnlabError, match=r"\(N, C, H, W\) input, got shape \(1, 8, 8\)"):
+        StochasticPool2d()(torch.rand(1, 8, 8))

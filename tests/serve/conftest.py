@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 
@@ -27,7 +28,12 @@ def served_run(tmp_path_factory):
 @pytest.fixture(scope="session")
 def server(served_run):
     """The app on a free loopback port, in a background thread: (base URL, inspector)."""
-    inspector = Inspector(served_run, served_run / "viz")
+    with serving(Inspector(served_run, served_run / "viz")) as answer:
+        yield answer
+
+
+@contextlib.contextmanager
+def serving(inspector: Inspector):
     sock = bind("127.0.0.1", 0)
     port = sock.getsockname()[1]
     srv = uvicorn.Server(uvicorn.Config(create_app(inspector), log_level="warning"))
@@ -40,3 +46,9 @@ def server(served_run):
     yield f"http://127.0.0.1:{port}", inspector
     srv.should_exit = True
     thread.join(10)
+
+
+@pytest.fixture(scope="session")
+def serve_inspector():
+    """``with serve_inspector(inspector) as (base, inspector):`` the app on a free port."""
+    return serving

@@ -3,6 +3,7 @@ bad request gets a one-line JSON 4xx, and the server keeps serving."""
 
 from __future__ import annotations
 
+import base64
 import http.client
 import io
 import json
@@ -35,6 +36,11 @@ def request(base: str, method: str, path: str, body: bytes | None = None, header
         return r.status, r.headers, r.read()
     finally:
         conn.close()
+
+
+def unpack(packed: str) -> np.ndarray:
+    """The server's base64 little-endian float32 -> a flat array."""
+    return np.frombuffer(base64.b64decode(packed), "<f4")
 
 
 def post_png(base: str, path: str, png: bytes, ctype: str | None = "image/png"):
@@ -102,10 +108,14 @@ def test_activations_are_what_each_next_layer_receives(server, digits):
     with torch.no_grad():
         c1 = F.relu(m.C1(x))[0]
         f5 = F.relu(m.F5(m.S4(F.relu(m.C3(m.S2(c1[None])))).flatten(1)))[0]
-    c1_json = np.array(body["layers"][0]["data"]).reshape(6, 28, 28)
-    np.testing.assert_allclose(c1_json, c1.numpy(), atol=1e-3)
-    np.testing.assert_allclose(body["layers"][4]["data"], f5.numpy(), atol=1e-3)
-    np.testing.assert_allclose(np.array(body["input"]), x[0, 0].numpy(), atol=1e-3)
+    c1_json = unpack(body["layers"][0]["data"]).reshape(6, 28, 28)
+    np.testing.assert_allclose(c1_json, c1.numpy(), atol=1e-6)
+    np.testing.assert_allclose(unpack(body["layers"][4]["data"]), f5.numpy(), atol=1e-5)
+    assert body["input"]["shape"] == [1, 28, 28]
+    np.testing.assert_allclose(unpack(body["input"]["data"]), x[0, 0].numpy().ravel(), atol=1e-6)
+    with torch.no_grad():
+        logits = m(x)[0].numpy()
+    np.testing.assert_allclose(body["logits"], logits, atol=1e-5)
 
 
 def test_a_drawn_one_is_a_one(server):
@@ -134,11 +144,37 @@ def test_unit_arithmetic_adds_up(server, digits):
     assert c3["receptive_field"]["size"] == [14.0, 14.0]
     assert "/viz/examples_C3_5.png" in [i["url"] for i in c3["images"]]
 
+    # what feeds it: every S2 map (LeNet-5 here is fully connected), and its whole output map
+    assert c3["feeds"] == list(range(6)) and c3["input_layer"] == "S2"
+    x = inspector.tensor(digits[0][0])
+    with torch.no_grad():
+        s2_out = inspector.model.S2(F.relu(inspector.model.C1(x)))
+        c3_map = inspector.model.C3(s2_out)[0, 5]
+    np.testing.assert_allclose(unpack(c3["input_maps"]["data"]).reshape(6, 14, 14), s2_out[0].numpy(), atol=1e-6)
+    np.testing.assert_allclose(unpack(c3["output_map"]["data"]).reshape(10, 10), c3_map.numpy(), atol=1e-6)
+
     status, s2 = post_png(base, "/api/unit?layer=S2&channel=1&y=3&x=3", png)
     assert s2["kind"] == "pool" and np.max(s2["window"]) == pytest.approx(s2["output"], abs=1e-3)
+    c1_map = unpack(s2["input_map"]["data"]).reshape(28, 28)
+    (y0, x0), (by, bx) = s2["window_origin"], s2["argmax"]
+    assert (y0, x0) == (6, 6) and c1_map[y0 + by, x0 + bx] == pytest.approx(s2["output"], abs=1e-5)
+    assert c1_map[y0 : y0 + 2, x0 : x0 + 2].max() == pytest.approx(s2["output"], abs=1e-5)
+
+    status, f5 = post_png(base, "/api/unit?layer=F5&channel=3", png)
+    assert f5["weights_layout"] == [16, 5, 5]
+    with torch.no_grad():
+        v = inspector.model.S4(F.relu(inspector.model.C3(s2_out))).flatten()
+    for term in f5["top_terms"]:  # flat index i of S4's 16×5×5 output is map i // 25 at ((i % 25) // 5, i % 5)
+        i = term["index"]
+        assert term["name"] == f"S4 map {i // 25} ({(i % 25) // 5}, {i % 5})"
+        assert term["input"] == pytest.approx(float(v[i]), abs=1e-3)
+    terms = [abs(t["input"] * t["weight"]) for t in f5["top_terms"]]
+    assert terms == sorted(terms, reverse=True)
 
     status, out = post_png(base, "/api/unit?layer=output&channel=7", png)
     assert out["kind"] == "linear" and out["sum"] + out["bias"] == pytest.approx(out["output"], abs=1e-4)
+    assert out["last"] and out["logits"][7] == pytest.approx(out["output"], abs=1e-5)
+    np.testing.assert_allclose(out["probabilities"], torch.softmax(torch.tensor(out["logits"]), 0), atol=1e-5)
     assert "/viz/class_7.png" in [i["url"] for i in out["images"]]
     for image in c3["images"] + out["images"]:
         status, _, data = request(base, "GET", image["url"])
@@ -146,7 +182,7 @@ def test_unit_arithmetic_adds_up(server, digits):
 
 
 def test_model_and_curves(server):
-    base, _ = server
+    base, inspector = server
     status, _, body = request(base, "GET", "/api/model")
     info = json.loads(body)
     assert status == 200 and [layer["name"] for layer in info["layers"]] == [
@@ -162,8 +198,18 @@ def test_model_and_curves(server):
     size = {r["name"]: r for r in info["size"]["layers"]}
     assert size["C1"]["connections"] == 28 * 28 * 6 * 26 and info["size"]["totals"]["weights"] == 61706
     status, _, body = request(base, "GET", "/api/curves")
-    epochs = json.loads(body)["epochs"]
+    curves = json.loads(body)
+    epochs = curves["epochs"]
     assert status == 200 and len(epochs) == 1 and 0.9 < epochs[0]["test_accuracy"] <= 1
+    assert curves["epochs_planned"] == 1 and curves["label_smoothing"] == 0.1  # LeNet-5's recipe
+    status, _, body = request(base, "GET", "/api/status")
+    assert json.loads(body)["status"] == "finished" and json.loads(body)["epochs_done"] == 1
+    status, _, body = request(base, "GET", "/api/filters")
+    filters = json.loads(body)
+    assert filters["layer"] == "C1" and filters["shape"] == [6, 1, 5, 5]
+    np.testing.assert_allclose(
+        unpack(filters["data"]).reshape(6, 1, 5, 5), inspector.model.C1.weight.detach().numpy(), atol=0
+    )
     status, headers, png = request(base, "GET", "/api/sample?index=5")
     _, test = load_dataset("mnist")
     assert status == 200 and int(headers["X-Label"]) == int(test.labels[5])
@@ -290,3 +336,36 @@ def test_listening_socket_is_tcp_so_answers_are_not_held_by_nagle():
         assert sock.proto == socket.IPPROTO_TCP
     finally:
         sock.close()
+
+
+def test_mistakes_are_the_test_images_the_model_gets_wrong(server, digits):
+    base, inspector = server
+    _, _, test = digits
+    status, _, body = request(base, "GET", "/api/mistakes?limit=5")
+    m = json.loads(body)
+    with torch.no_grad():
+        pred = torch.cat([inspector.model(x).argmax(1) for x, _ in test.batches(1000)])
+    wrong = (pred != test.labels).nonzero().flatten()
+    assert status == 200 and m["count"] == len(wrong) and m["total"] == len(test) and len(m["images"]) == 5
+    confidences = [i["confidence"] for i in m["images"]]
+    assert confidences == sorted(confidences, reverse=True)
+    for item in m["images"]:
+        k = item["index"]
+        assert item["label"] == int(test.labels[k]) != item["prediction"] == int(pred[k])
+        pixels = np.frombuffer(base64.b64decode(item["pixels"]), np.uint8).reshape(1, 28, 28)
+        np.testing.assert_array_equal(pixels, test.images[k].numpy())
+
+
+def test_the_unit_panel_lists_every_viz_file_the_report_wrote(served_run, tmp_path):
+    from cnnlab.serve.inspector import Inspector
+
+    viz = tmp_path / "viz"
+    viz.mkdir()
+    for name in ["examples_C3_5.png", "features_C3_5.png", "features_C1_2.png", "class_3.png", "filters.png"]:
+        (viz / name).write_bytes(png_of(np.zeros((4, 4))))
+    inspector = Inspector(served_run, viz)
+    urls = lambda layer, c: [i["url"] for i in inspector._viz_images(layer, c)]  # noqa: E731
+    assert urls("C3", 5) == ["/viz/examples_C3_5.png", "/viz/features_C3_5.png"]
+    assert urls("C1", 2) == ["/viz/features_C1_2.png", "/viz/filters.png"]
+    assert urls("output", 3) == ["/viz/class_3.png"]
+    assert urls("C3", 4) == [] and urls("F5", 5) == []

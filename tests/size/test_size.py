@@ -220,6 +220,6 @@ def test_cli_json_contract_and_errors(tmp_path):
     md = run_cli("size", "lenet5", "--format", "markdown", "-o", str(tmp_path / "t.md"))
     assert md.returncode == 0 and "| C1 | conv |" in (tmp_path / "t.md").read_text()
     assert_one_line_error(run_cli("size", "lenet9"), "unknown model 'lenet9'")
-    assert_one_line_error(run_cli("size", "resnet50", "--input", "1,28,28"), "resnet50 expects 3×224×224")
+    assert_one_line_error(run_cli("size", "alexnet", "--input", "1,28,28"), "alexnet needs inputs of at least 63×63")
     assert_one_line_error(run_cli("size", "lenet5", "--input", "1,28"), "must be three positive sizes")
     assert_one_line_error(run_cli("size", "lenet5", "--format", "xml"), "--format 'xml'")

@@ -60,9 +60,9 @@ def test_layers_examples_features_saliency(trained_lenet, tmp_path):
     assert fv.returncode == 0, fv.stderr
     before, after = (float(v) for v in re.search(r"objective (-?[\d.]+) → (-?[\d.]+)", fv.stdout).groups())
     assert after > before
-    assert (
-        Image.open(tmp_path / "fv.png").size[0] > 3 * Image.open(tmp_path / "fv.png").size[1]
-    )  # one strip: 4 snapshots
+    assert "snapshots at steps [0, 4, 10, 20]" in fv.stdout
+    width, height = Image.open(tmp_path / "fv.png").size
+    assert width > 2 * height  # one row of 4 labelled snapshots
     sal = run_cli(
         "viz", "saliency", str(trained_lenet), "--index", "3", "--smoothgrad", "4", "-o", str(tmp_path / "sal.png")
     )
@@ -90,7 +90,13 @@ def test_report_page_loads_every_image_in_chromium(trained_lenet, tmp_path):
     assert proc.returncode == 0, proc.stderr
     page = (out / "index.html").read_text()
     sources = re.findall(r'<img src="([^"]+)"', page)
-    assert "filters.png" in sources and len([s for s in sources if s.startswith("examples_C3_")]) == 16
+    assert "filters.png" in sources and len([s for s in sources if s.startswith("unit_C3_")]) == 16
+    assert {"weights_C3.png", "weights_F5.png", "weights_F6.png"} <= set(sources)
+    units = re.findall(r'<img src="([^"]+)"', (out / "units.html").read_text())
+    assert len([s for s in units if s.startswith("unit_C1_")]) == 6 and len(units) == 6 + 16
+    for layer, channels in (("C1", 6), ("C3", 16)):
+        for c in range(channels):  # the unit panel of `cnnlab serve` shows these two
+            assert (out / f"examples_{layer}_{c}.png").is_file() and (out / f"features_{layer}_{c}.png").is_file()
     assert (
         len([s for s in sources if s.startswith("class_")]) == 10
         and len([s for s in sources if s.startswith("saliency_")]) == 6

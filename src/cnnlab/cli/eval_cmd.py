@@ -7,10 +7,11 @@ from typing import Annotated, Optional
 
 import typer
 
+from cnnlab import outputs
+from cnnlab.cli import checks
 from cnnlab.cli.app import app
 from cnnlab.cli.output import info, print_json
 from cnnlab.errors import CnnlabError
-from cnnlab.runs import Run
 from cnnlab.train.evaluation import evaluate_model, evaluate_run
 
 
@@ -18,49 +19,54 @@ from cnnlab.train.evaluation import evaluate_model, evaluate_run
 def eval_(
     run_dir: Annotated[Optional[Path], typer.Argument(help="A run folder written by `cnnlab train`.")] = None,
     model: Annotated[
-        Optional[str], typer.Option(help="Evaluate a registered model instead of a run (with --dataset).")
+        Optional[str], typer.Option(help="Evaluate a registered model instead of a run (with --dataset) [none].")
     ] = None,
     weights: Annotated[
-        Optional[str], typer.Option(help="Pretrained weights for --model, e.g. DEFAULT (downloaded by torchvision).")
+        Optional[str],
+        typer.Option(help="Pretrained weights for --model, e.g. DEFAULT (downloaded by torchvision) [random weights]."),
     ] = None,
     dataset: Annotated[
-        Optional[str], typer.Option(help="Dataset for --model: mnist, fashion-mnist, cifar10, cifar100, imagefolder.")
+        Optional[str],
+        typer.Option(help="Dataset for --model: mnist, fashion-mnist, cifar10, cifar100, imagefolder [the run's]."),
     ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
     data_dir: Annotated[
-        Optional[str], typer.Option(help="Dataset folder (for imagefolder: ROOT with train/ and val/).")
+        Optional[str],
+        typer.Option(
+            help="Dataset folder (for imagefolder: ROOT with train/ and val/) [$CNNLAB_DATA or ~/.cache/cnnlab]."
+        ),
     ] = None,
-    resize: Annotated[int, typer.Option(help="Resize images to N×N (--model only).")] = 0,
-    test_subset: Annotated[int, typer.Option(help="Evaluate the first N test images only (--model only).")] = 0,
+    resize: Annotated[
+        Optional[int], typer.Option(help="Resize images to N×N (--model; a run uses its own) [no resize].")
+    ] = None,
+    test_subset: Annotated[
+        Optional[int], typer.Option(help="Evaluate the first N test images only (--model; a run uses its own) [all].")
+    ] = None,
     confusion: Annotated[Optional[Path], typer.Option(help="Confusion-matrix PNG [RUN_DIR/confusion.png].")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON line of results.")] = False,
 ) -> None:
     """Evaluate a trained run (or --model NAME --dataset D) on the test split."""
     if run_dir is not None and model is not None:
         raise CnnlabError("give either a RUN_DIR or --model NAME, not both")
+    for path in (confusion,) if confusion is not None else ():
+        outputs.output_file(path, "--confusion")
     if run_dir is not None:
-        given = [
-            flag
-            for flag, value in (("--resize", resize), ("--test-subset", test_subset), ("--weights", weights))
-            if value
-        ]
-        if given:
-            raise CnnlabError(
-                f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for --model; a run folder is evaluated "
-                "as it was trained (its own dataset, --resize and --test-subset from config.json)"
-            )
-        trained_on = Run.open(run_dir, log=lambda s: None).config.dataset
-        if dataset is not None and dataset != trained_on:
-            raise CnnlabError(
-                f"--dataset {dataset}: {run_dir} was trained on {trained_on} and is evaluated on it; drop --dataset"
-            )
+        checks.run_flags_agree(run_dir, dataset=dataset, test_subset=test_subset, resize=resize)
         result = evaluate_run(run_dir, device=device, data_dir=data_dir, confusion_png=confusion)
     elif model is not None:
         if dataset is None:
             raise CnnlabError("--model needs --dataset (e.g. --dataset imagefolder --data-dir IMAGENET)")
-        result = evaluate_model(
-            model, dataset, weights, data_dir, device, resize, test_subset=test_subset, confusion_png=confusion
-        )
+        with checks.pretrained_weights(model, weights):
+            result = evaluate_model(
+                model,
+                dataset,
+                weights,
+                data_dir,
+                device,
+                resize or 0,
+                test_subset=test_subset or 0,
+                confusion_png=confusion,
+            )
     else:
         raise CnnlabError("give a RUN_DIR from `cnnlab train`, or --model NAME --dataset D")
     if json_out:

@@ -1,4 +1,4 @@
-"""``cnnlab serve RUN_DIR``: the interactive page for a trained MNIST or Fashion-MNIST run."""
+"""``cnnlab serve RUN_DIR``: the interactive page for a run, trained or still training."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from cnnlab.cli import checks
 from cnnlab.cli.app import app
 from cnnlab.cli.output import info
 from cnnlab.errors import CnnlabError
@@ -37,7 +38,7 @@ def bind(host: str, port: int) -> socket.socket:
 
 @app.command()
 def serve(
-    run_dir: Annotated[Path, typer.Argument(help="A run folder from `cnnlab train` (mnist or fashion-mnist).")],
+    run_dir: Annotated[Path, typer.Argument(help="A run folder from `cnnlab train` (finished or still training).")],
     host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0 exposes it to your network).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port (0: any free port).")] = 8000,
     viz: Annotated[
@@ -53,6 +54,9 @@ def serve(
     import torch
     import uvicorn
 
+    checks.port(port)
+    checks.at_least(threads, 1, "--threads")
+
     from cnnlab.serve.app import create_app
     from cnnlab.serve.inspector import Inspector
 
@@ -64,6 +68,6 @@ def serve(
     sock = bind(host, port)
     bound_host, bound_port = sock.getsockname()[:2]
     shown_host = f"[{bound_host}]" if ":" in bound_host else bound_host
-    info(f"serving {inspector.subject.name} at http://{shown_host}:{bound_port}/  (Ctrl-C stops)")
+    info(f"serving {inspector.run.name} at http://{shown_host}:{bound_port}/  (Ctrl-C stops)")
     config = uvicorn.Config(create_app(inspector), log_level="warning", access_log=False)
     uvicorn.Server(config).run(sockets=[sock])

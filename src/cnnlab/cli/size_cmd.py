@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from cnnlab import atomic
+from cnnlab import atomic, limits, outputs
 from cnnlab.cli.app import app
 from cnnlab.cli.output import info
 from cnnlab.errors import CnnlabError
@@ -35,6 +35,25 @@ def model_for(target: str, input_text: str | None):
     return subject.model, subject.name if subject.run else target, shape or subject.input_shape
 
 
+def check_model_size(target: str, input_text: str | None, batch: int) -> None:
+    """A registered model at --input: the fix names --input (size has no --resize), and the
+    weights of a model that grows with its input are counted on meta before it is built."""
+    from cnnlab.models import get_spec
+
+    spec = get_spec(target)
+    if input_text is None:
+        return
+    shape = parse_shape(input_text)
+    given = f"--input {','.join(map(str, shape))}"
+    spec.check_input(shape[0], shape[1:], source=given, fix="--input {c},{side},{side}")
+    limits.check(
+        limits.model_bytes(lambda: spec.build(num_classes=spec.num_classes, in_channels=shape[0], input_size=shape[1:]))
+        + batch * limits.image_bytes(*shape[1:], shape[0], 4),
+        f"{given} (the {target} weights for that input, and --batch {batch} inputs)",
+        "give a smaller --input",
+    )
+
+
 @app.command()
 def size(
     model: Annotated[str, typer.Argument(help="A model name (cnnlab models) or a run folder.")],
@@ -44,11 +63,9 @@ def size(
         bool, typer.Option("--no-bias", help="Leave biases out of weights and connections (as the lecture's table).")
     ] = False,
     format: Annotated[str, typer.Option("--format", "-f", help="table, markdown, csv or json.")] = "table",
-    out: Annotated[
-        Optional[Path], typer.Option("--out", "-o", help="Write the report to FILE instead of stdout.")
-    ] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the report to FILE [stdout].")] = None,
     plot: Annotated[
-        Optional[Path], typer.Option(help="Also write a PNG of units, connections and weights per layer.")
+        Optional[Path], typer.Option(help="Also write a PNG of units, connections and weights per layer [none].")
     ] = None,
 ) -> None:
     """Per-layer size of a model: the lecture's units, weights and connections, plus MACs and memory.
@@ -60,6 +77,13 @@ def size(
 
     if format not in FORMATS:
         raise CnnlabError(f"--format {format!r} is not one of {', '.join(FORMATS)}")
+    if batch < 1:
+        raise CnnlabError(f"--batch must be at least 1, got {batch}")
+    for path, flag in ((out, "--out"), (plot, "--plot")):
+        if path is not None:
+            outputs.output_file(path, flag)
+    if not Path(model).is_dir():
+        check_model_size(model, input, batch)
     net, name, shape = model_for(model, input)
     report = analyze(net, shape, batch=batch, count_bias=not no_bias, name=name)
     text = {"table": report.to_table, "markdown": report.to_markdown, "csv": report.to_csv, "json": report.to_json}[

@@ -32,37 +32,48 @@ def train(
     epochs: Annotated[Optional[int], typer.Option(help="Passes over the training set [model's recipe].")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Images per step [model's recipe].")] = None,
     lr: Annotated[Optional[float], typer.Option(help="Peak learning rate [model's recipe].")] = None,
-    optimizer: Annotated[Optional[str], typer.Option(help="adamw or sgd.")] = None,
-    weight_decay: Annotated[Optional[float], typer.Option(help="Weight decay.")] = None,
-    schedule: Annotated[Optional[str], typer.Option(help="onecycle, cosine or constant.")] = None,
-    label_smoothing: Annotated[Optional[float], typer.Option(help="Cross-entropy label smoothing.")] = None,
+    optimizer: Annotated[Optional[str], typer.Option(help="adamw or sgd [model's recipe].")] = None,
+    weight_decay: Annotated[Optional[float], typer.Option(help="Weight decay [model's recipe].")] = None,
+    schedule: Annotated[Optional[str], typer.Option(help="onecycle, cosine or constant [model's recipe].")] = None,
+    label_smoothing: Annotated[
+        Optional[float], typer.Option(help="Cross-entropy label smoothing [model's recipe].")
+    ] = None,
     augment: Annotated[
         Optional[str],
         typer.Option(
-            help="none, shift (±2 px), shift1, shift3, flip, shift+flip, flip+erase, shift+flip+erase (mirror flips and random erasing suit clothes and objects, not digits)."
+            help="none, shift (±2 px), shift1, shift3, flip, shift+flip, flip+erase, shift+flip+erase (mirror flips and random erasing suit clothes and objects, not digits) [model's recipe]."
         ),
     ] = None,
-    seed: Annotated[int, typer.Option(help="Random seed (weights, shuffling, augmentation).")] = 0,
+    seed: Annotated[
+        int, typer.Option(min=0, max=2**63 - 1, help="Random seed (weights, shuffling, augmentation).")
+    ] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
     out: Annotated[Optional[Path], typer.Option("--out", help="Run folder [runs/MODEL-DATASET-TIME].")] = None,
     data_dir: Annotated[Optional[str], typer.Option(help="Dataset folder [$CNNLAB_DATA or ~/.cache/cnnlab].")] = None,
-    train_subset: Annotated[Optional[int], typer.Option(help="Train on the first N images only (0: all).")] = None,
-    test_subset: Annotated[
-        Optional[int], typer.Option(help="Evaluate on the first N test images only (0: all).")
+    train_subset: Annotated[
+        Optional[int], typer.Option(help="Train on the first N images only (0: all) [all].")
     ] = None,
-    channels_last: Annotated[Optional[bool], typer.Option(help="NHWC memory format.")] = None,
-    threads: Annotated[Optional[int], typer.Option(help="CPU threads (0: torch default).")] = None,
-    amp: Annotated[Optional[str], typer.Option(help="Autocast precision: none, bf16 or fp16.")] = None,
-    compile: Annotated[Optional[bool], typer.Option("--compile/--no-compile", help="torch.compile the model.")] = None,
+    test_subset: Annotated[
+        Optional[int], typer.Option(help="Evaluate on the first N test images only (0: all) [all].")
+    ] = None,
+    channels_last: Annotated[Optional[bool], typer.Option(help="NHWC memory format [model's recipe].")] = None,
+    threads: Annotated[Optional[int], typer.Option(help="CPU threads (0: torch default) [model's recipe].")] = None,
+    amp: Annotated[Optional[str], typer.Option(help="Autocast precision: none, bf16 or fp16 [model's recipe].")] = None,
+    compile: Annotated[
+        Optional[bool], typer.Option("--compile/--no-compile", help="torch.compile the model [model's recipe].")
+    ] = None,
     checkpoint_every: Annotated[
-        Optional[int], typer.Option(help="Checkpoint every N steps too (0: epoch ends only).")
+        Optional[int], typer.Option(help="Checkpoint every N steps too (0: epoch ends only) [0].")
     ] = None,
     resize: Annotated[
-        Optional[int], typer.Option(help="Resize images to N×N (gray becomes RGB for 3-channel models).")
+        Optional[int], typer.Option(help="Resize images to N×N (gray becomes RGB for 3-channel models) [no resize].")
     ] = None,
-    workers: Annotated[Optional[int], typer.Option(help="DataLoader workers for image folders.")] = None,
+    workers: Annotated[
+        Optional[int], typer.Option(help="DataLoader workers for image folders [CPU cores, at most 8].")
+    ] = None,
     tensorboard: Annotated[
-        Optional[bool], typer.Option("--tensorboard/--no-tensorboard", help="TensorBoard logs in RUN_DIR/tensorboard.")
+        Optional[bool],
+        typer.Option("--tensorboard/--no-tensorboard", help="TensorBoard logs in RUN_DIR/tensorboard [off]."),
     ] = None,
     resume: Annotated[
         Optional[Path],
@@ -79,6 +90,10 @@ def train(
 
     Many processes: torchrun --nproc-per-node 2 -m cnnlab train ...
     """
+    if resize:  # estimated before any data is loaded (issue 14)
+        from cnnlab.cli.checks import resize_size
+
+        resize_size(model, dataset, resize, batch_size)
     from cnnlab.train.run import config_for, run_training
 
     if resume is not None:
@@ -129,7 +144,7 @@ def train(
         info(f"{summary.get('run_dir')}: no epoch finished")
         return
     info(
-        f"test accuracy {100 * summary['test_accuracy']:.2f}% after {summary['epochs']} epochs, "
+        f"test accuracy {100 * summary['test_accuracy']:.2f}% after {summary['epochs']} epoch{'s' * (summary['epochs'] != 1)}, "
         f"{summary['train_seconds']:.1f} s of training; run folder {summary['run_dir']}"
     )
     if json_out:

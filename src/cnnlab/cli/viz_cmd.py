@@ -7,6 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from cnnlab import outputs
+from cnnlab.cli import checks
 from cnnlab.cli.app import app
 from cnnlab.cli.output import info, print_json
 from cnnlab.errors import CnnlabError
@@ -19,13 +21,17 @@ app.add_typer(viz_app, name="viz")
 Target = Annotated[
     str, typer.Argument(help="A run folder from `cnnlab train`, or a model name (random weights unless --weights).")
 ]
-Weights = Annotated[Optional[str], typer.Option(help="Pretrained torchvision weights for a model name, e.g. DEFAULT.")]
+Weights = Annotated[
+    Optional[str], typer.Option(help="Pretrained torchvision weights for a model name, e.g. DEFAULT [random weights].")
+]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no messages (errors still show).")]
 
 
 def _subject(target: str, weights: str | None):
     from cnnlab.viz.source import load_subject
 
-    return load_subject(target, weights)
+    with checks.pretrained_weights(target, weights):
+        return load_subject(target, weights)
 
 
 def _parse_ints(text: str, what: str) -> tuple[int, ...]:
@@ -59,13 +65,16 @@ def filters(
         Optional[str], typer.Option(help="Layer to show [the first conv / fully connected layer].")
     ] = None,
     weights: Weights = None,
+    quiet: Quiet = False,
 ) -> None:
     """First-layer (or --layer) weights as images."""
     from cnnlab.viz.filters import save_filter_grid
 
+    outputs.output_file(out, "-o")
     s = _subject(target, weights)
     caption = save_filter_grid(s.model, out, s.input_shape, layer, title=s.name)
-    info(f"wrote {out} ({caption})")
+    if not quiet:
+        info(f"wrote {out} ({caption})")
 
 
 @viz_app.command()
@@ -79,51 +88,52 @@ def examples(
         Optional[str], typer.Option(help="A unit's position y,x in the map [the maximum anywhere].")
     ] = None,
     split: Annotated[str, typer.Option(help="train or test.")] = "test",
+    quiet: Quiet = False,
 ) -> None:
     """The dataset images that activate a unit most, with the receptive-field patch of the maximum."""
-    from cnnlab.viz import images
-    from cnnlab.viz.examples import crop, top_examples
-    from cnnlab.viz.report import _fit, outline
+    from cnnlab.viz.examples import top_examples
+    from cnnlab.viz.figures import examples_figure, save
 
+    outputs.output_file(out, "-o")
+    checks.at_least(k, 1, "-k")
     s = _subject(str(run_dir), None)
     if s.dataset is None:
         raise CnnlabError("viz examples needs a run folder from `cnnlab train` (it searches the run's dataset)")
+    checks.examples_size(k, s.input_shape)
     if split not in ("train", "test"):
         raise CnnlabError(f"--split must be train or test, got {split!r}")
     train, test = s.run.data()  # fed as the run was trained (--resize included)
     data = train if split == "train" else test
     pos = _parse_ints(position, "--position") if position else None
+    if k > len(data):
+        raise CnnlabError(f"-k {k} is more than the {len(data):,} {split} images; use -k {len(data)} or fewer")
     top = top_examples(s.model, data, layer, channel, k, pos)
-    to_img = lambda i: images.chw_to_hwc(data.pixels(i).numpy())  # noqa: E731
-    full = [
-        images.upscale(outline(to_img(i), b) if b else to_img(i), 3)
-        for i, b in zip(top.indices, top.boxes or [None] * k)
-    ]
-    tiles = full + (
-        [
-            _fit(images.chw_to_hwc(crop(data.pixels(i), b).numpy()), full[0].shape[0])
-            for i, b in zip(top.indices, top.boxes)
-        ]
-        if top.boxes
-        else []
+    where = f" at {pos}" if pos else ""
+    save(
+        examples_figure(
+            {i: data.pixels(i) * 255 for i in top.indices},  # as the model saw them (--resize included)
+            top,
+            f"{layer} channel {channel}{where}: top {len(top.indices)} {split} images",
+        ),
+        out,
     )
-    images.save_png(images.grid(tiles, cols=len(full), pad=2), out)
-    info(
-        f"wrote {out}: top {len(top.indices)} {split} images for {layer} channel {channel}: indices {top.indices}, "
-        f"activations {', '.join(f'{v:.3f}' for v in top.values)}"
-        + (f"; maxima at {top.locations}" if top.locations else "")
-    )
+    if not quiet:
+        info(
+            f"wrote {out}: top {len(top.indices)} {split} images for {layer} channel {channel}: indices {top.indices}, "
+            f"activations {', '.join(f'{v:.3f}' for v in top.values)}"
+            + (f"; maxima at {top.locations}" if top.locations else "")
+        )
 
 
 @viz_app.command()
 def features(
     target: Target,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output strip PNG.")],
-    layer: Annotated[Optional[str], typer.Option(help="Layer for --channel / --neuron / --deepdream.")] = None,
-    channel: Annotated[Optional[int], typer.Option(help="Maximize this channel's mean activation.")] = None,
-    neuron: Annotated[Optional[int], typer.Option(help="Maximize the centre unit of this channel.")] = None,
+    layer: Annotated[Optional[str], typer.Option(help="Layer for --channel / --neuron / --deepdream [none].")] = None,
+    channel: Annotated[Optional[int], typer.Option(help="Maximize this channel's mean activation [none].")] = None,
+    neuron: Annotated[Optional[int], typer.Option(help="Maximize the centre unit of this channel [none].")] = None,
     deepdream: Annotated[bool, typer.Option(help="Maximize the whole layer (mean square activation).")] = False,
-    class_: Annotated[Optional[int], typer.Option("--class", help="Maximize this class logit.")] = None,
+    class_: Annotated[Optional[int], typer.Option("--class", help="Maximize this class logit [none].")] = None,
     steps: Annotated[int, typer.Option(help="Optimization steps.")] = 512,
     snapshots: Annotated[str, typer.Option(help="Steps to show, comma-separated.")] = "0,4,48,2048",
     param: Annotated[str, typer.Option(help="fourier or pixels.")] = "fourier",
@@ -135,16 +145,28 @@ def features(
     no_transforms: Annotated[bool, typer.Option("--no-transforms", help="No transformation robustness.")] = False,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     weights: Weights = None,
-    scale: Annotated[int, typer.Option(help="Enlarge the PNG this many times.")] = 0,
+    scale: Annotated[int, typer.Option(help="Resolution of the PNG, times the default (100 dots per inch).")] = 1,
+    quiet: Quiet = False,
 ) -> None:
     """Feature visualization: an image optimized from noise to excite a unit, with snapshots."""
     import torch
     from tqdm import tqdm
 
-    from cnnlab.viz import images, objectives
-    from cnnlab.viz.render import RenderConfig, check_objective_target, render, strip
+    from cnnlab.viz import objectives
+    from cnnlab.viz.figures import save, snapshots_figure
+    from cnnlab.viz.render import RenderConfig, check_objective_target, render
 
+    outputs.output_file(out, "-o")
+    checks.finite_positive(lr, "--lr")
+    checks.at_least(steps, 1, "--steps")
+    checks.at_least(batch, 1, "--batch")
+    checks.at_least(scale, 1, "--scale")
+    checks.seed(seed)
+    for value, flag in ((diversity, "--diversity"), (tv, "--tv"), (l1, "--l1")):
+        checks.finite(value, flag)
     s = _subject(target, weights)
+    kept = _parse_ints(snapshots, "--snapshots")
+    checks.features_size(s.model, s.input_shape, batch, kept, steps, scale)
     chosen = sum(v is not None for v in (channel, neuron, class_)) + int(deepdream)
     if chosen != 1:
         raise CnnlabError("choose exactly one of --channel C, --neuron C, --deepdream (all with --layer) or --class K")
@@ -173,13 +195,13 @@ def features(
     cfg = RenderConfig(
         steps=steps,
         lr=lr,
-        snapshots=_parse_ints(snapshots, "--snapshots"),
+        snapshots=kept,
         batch=batch,
         param=param,
         transforms=not no_transforms,
         seed=seed,
     )
-    with tqdm(total=steps, unit="step", desc=obj.name, leave=False) as bar:
+    with tqdm(total=steps, unit="step", desc=obj.name, leave=False, disable=quiet or checks.no_terminal()) as bar:
         result = render(
             s.model,
             obj,
@@ -189,12 +211,14 @@ def features(
             cfg,
             progress=lambda i, v: (bar.update(1), bar.set_postfix(objective=f"{v:.3f}", refresh=False)),
         )
-    scale = scale or max(1, 128 // s.input_shape[1])
-    images.save_png(strip(result, scale=scale), out)
-    info(
-        f"wrote {out}: {obj.name}, objective {result.start_value:.3f} → {result.end_value:.3f} in {steps} steps "
-        f"({steps / max(result.seconds, 1e-9):.1f} steps/s); snapshots at steps {sorted(result.snapshots)}"
-    )
+    fig = snapshots_figure(result, f"{s.name}: {obj.name}")
+    fig.set_dpi(fig.dpi * scale)
+    save(fig, out)
+    if not quiet:
+        info(
+            f"wrote {out}: {obj.name}, objective {result.start_value:.3f} → {result.end_value:.3f} in {steps} steps "
+            f"({steps / max(result.seconds, 1e-9):.1f} steps/s); snapshots at steps {sorted(result.snapshots)}"
+        )
 
 
 @viz_app.command()
@@ -206,11 +230,14 @@ def saliency(
         Optional[int], typer.Option("--class", help="Class whose score to explain [the predicted one].")
     ] = None,
     smoothgrad: Annotated[int, typer.Option(help="Noisy copies for SmoothGrad (0: plain gradient only).")] = 25,
+    quiet: Quiet = False,
 ) -> None:
     """The gradient of a class score with respect to the input, and SmoothGrad, as an overlay PNG."""
     from cnnlab.viz import images
     from cnnlab.viz.saliency import saliency_figure
 
+    outputs.output_file(out, "-o")
+    checks.at_least(smoothgrad, 0, "--smoothgrad")
     s = _subject(str(run_dir), None)
     if s.dataset is None:
         raise CnnlabError("viz saliency needs a run folder from `cnnlab train`")
@@ -219,19 +246,24 @@ def saliency(
         raise CnnlabError(f"--index {index} is out of range: the test set has {len(test)} images (0-{len(test) - 1})")
     pic, pred, target = saliency_figure(s.model, test, index, class_, smooth=smoothgrad)
     images.save_png(pic, out)
-    info(
-        f"wrote {out}: test image {index} (label {int(test.labels[index])}, predicted {pred}), saliency of class {target}"
-    )
+    if not quiet:
+        info(
+            f"wrote {out}: test image {index} (label {int(test.labels[index])}, predicted {pred}), saliency of class {target}"
+        )
 
 
 @viz_app.command()
 def report(
     run_dir: Annotated[Path, typer.Argument(help="A run folder from `cnnlab train` (MNIST or Fashion-MNIST).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
-    steps: Annotated[int, typer.Option(help="Gradient-ascent steps per class.")] = 256,
+    steps: Annotated[int, typer.Option(help="Gradient-ascent steps per unit and class.")] = 2048,
+    quiet: Quiet = False,
 ) -> None:
     """Filters, top-9 examples per channel, class visualizations and saliency, with an index.html."""
     from cnnlab.viz.report import write_report
 
-    page = write_report(run_dir, out, steps=steps, log=info)
-    info(f"open {page}")
+    checks.at_least(steps, 1, "--steps")  # before any file is written
+    outputs.output_dir(out, "-o")
+    page = write_report(run_dir, out, steps=steps, log=(lambda m: None) if quiet else info)
+    if not quiet:
+        info(f"open {page}")

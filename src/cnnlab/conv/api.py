@@ -10,7 +10,14 @@
            [ 0, -2, -2,  1]])
 
 numpy arrays (or lists) in give numpy arrays out; torch tensors in give torch tensors out,
-on their device, differentiable. Shapes and modes follow ``scipy.signal.convolve``.
+on their device, differentiable. Shapes, modes and the result type follow
+``scipy.signal.convolve``.
+
+Exact or refuses: integer results are exact in every method (int64 arithmetic where the
+method has it on that device, float64 where every partial sum is an integer below 2^53,
+Python integers beyond int64), a possible overflow of the result type is an error, and a
+method that cannot be exact for the given values (an FFT on large integers, or on NaN/inf,
+which it would spread over every output) refuses and names the methods that can.
 """
 
 from __future__ import annotations
@@ -21,130 +28,133 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from cnnlab.conv.auto import NUMPY_SMALL_WORK, choose_method
 from cnnlab.conv.methods import METHODS
+from cnnlab.conv.methods.translate_and_scale import python_ints
+from cnnlab.conv.operands import (
+    FLOAT64_EXACT,
+    INT64_MAX,
+    all_finite,
+    check_inputs,
+    check_overflow,
+    integer_bound,
+    native,
+    numpy_dtype,
+    result_dtype,
+    to_tensors,
+    torch_dtype,
+)
 from cnnlab.conv.regions import check_mode, full_shape, region
+from cnnlab.conv.registry import Method
 from cnnlab.errors import CnnlabError
 
 METHOD_NAMES = ("auto", *METHODS)
-FFT_METHODS = ("fft", "overlap_add")
+PYTHON = "python ints"  # the compute "dtype" of the exact path beyond int64
 
 
-def check_inputs(a: Tensor, b: Tensor, mode: str) -> None:
-    """One clear error for each way the inputs can be wrong."""
-    check_mode(mode)
-    if a.ndim != b.ndim:
-        raise CnnlabError(
-            f"dimension mismatch: a is {a.ndim}-D {tuple(a.shape)} but b is {b.ndim}-D {tuple(b.shape)}; "
-            "give both the same number of dimensions (for a stack of images use convolve_batch)"
-        )
-    if a.ndim not in (1, 2):
-        raise CnnlabError(
-            f"convolve takes 1-D or 2-D arrays, got {a.ndim}-D {tuple(a.shape)}; "
-            "for a batch of (N, C, H, W) images use cnnlab.conv.convolve_batch"
-        )
-    if a.numel() == 0 or b.numel() == 0:
-        raise CnnlabError(
-            f"empty input: a has shape {tuple(a.shape)} and b has shape {tuple(b.shape)}; both need at least one element"
-        )
-    if a.is_complex() or b.is_complex():
-        raise CnnlabError("complex inputs are not supported; convolve the real and imaginary parts separately")
-    region(tuple(a.shape), tuple(b.shape), mode)  # validates 'valid' shapes
-
-
-def _to_tensors(a, b) -> tuple[Tensor, Tensor, bool]:
-    """Both as tensors on one device; True if the result should be numpy."""
-    a_t, b_t = isinstance(a, Tensor), isinstance(b, Tensor)
-    if a_t and b_t:
-        if a.device != b.device:
-            raise CnnlabError(f"a is on {a.device} and b on {b.device}; move both to one device")
-        return a, b, False
-    if a_t or b_t:
-        device = (a if a_t else b).device
-        return (
-            (a if a_t else torch.as_tensor(np.asarray(a), device=device)),
-            (b if b_t else torch.as_tensor(np.asarray(b), device=device)),
-            False,
-        )
-    return torch.from_numpy(_native(a)), torch.from_numpy(_native(b)), True
-
-
-def _native(x) -> np.ndarray:
-    x = np.asarray(x)
-    if x.dtype.kind == "O":
-        raise CnnlabError(f"cannot convolve an array of Python objects (shape {x.shape}); pass numbers")
-    if x.dtype.kind == "U" or x.dtype.kind == "S":
-        raise CnnlabError("cannot convolve strings; pass numbers")
-    if not x.dtype.isnative:
-        x = x.astype(x.dtype.newbyteorder("="))
-    return np.ascontiguousarray(x)
-
-
-def _result_dtype(a: Tensor, b: Tensor) -> torch.dtype:
-    dtype = torch.promote_types(a.dtype, b.dtype)
-    return torch.int64 if dtype == torch.bool else dtype
-
-
-def _integer_bound(a: Tensor, b: Tensor) -> float:
-    """An upper bound on |a ∗ b|: each output is Σ a_τ b_{t−τ}."""
-    abs_a, abs_b = a.abs().double(), b.abs().double()
-    return min((abs_a.max() * abs_b.sum()).item(), (abs_b.max() * abs_a.sum()).item())
-
-
-def _check_integer(a: Tensor, b: Tensor, out_dtype: torch.dtype, method: str) -> float:
-    bound = _integer_bound(a.long() if a.dtype == torch.bool else a, b.long() if b.dtype == torch.bool else b)
-    limit = torch.iinfo(out_dtype).max
-    if bound > limit:
-        raise CnnlabError(
-            f"integer overflow risk: outputs may reach ±{bound:,.0f} but the result type {str(out_dtype).removeprefix('torch.')} "
-            f"holds at most {limit:,}; cast the inputs to a wider type first (e.g. int64 or float64)"
-        )
-    return bound
-
-
-def _fft_exact_for_integers(bound: float, a: Tensor, b: Tensor) -> bool:
+def _fft_exact_for_integers(bound: int, n: int) -> bool:
     """Can float64 FFT round back to the exact integers? (error ~ eps · bound · log2 n < 1/4)"""
-    n = math.prod(full_shape(a.shape, b.shape))
     return bound * 2.0**-52 * 8 * math.log2(n + 1) < 0.25
 
 
+def compute_dtype(
+    spec: Method, out_dtype: torch.dtype, device: torch.device, bound: int, n_full: int, finite: tuple[bool, bool]
+) -> torch.dtype | str:
+    """What ``spec`` computes in for these inputs, or why it cannot be exact (a str starting
+    with "cannot")."""
+    if out_dtype.is_floating_point:
+        if spec.spectral and not all(finite):
+            return "cannot propagate NaN or inf exactly: an FFT spreads one over every output"
+        if spec.zero_padded and not any(finite):
+            return "cannot propagate NaN or inf exactly when both inputs hold them: it multiplies zero padding by them"
+        return torch.float32 if out_dtype in (torch.float16, torch.bfloat16) else out_dtype
+    if bound <= INT64_MAX and spec.int64_on(device.type):
+        return torch.int64
+    if not spec.spectral and bound <= FLOAT64_EXACT:
+        return torch.float64  # every product and partial sum is an integer float64 holds exactly
+    if spec.spectral and _fft_exact_for_integers(bound, n_full):
+        return torch.float64
+    if bound > INT64_MAX and spec.name == "translate_and_scale":
+        return PYTHON
+    if spec.spectral:
+        why = "an FFT rounds, and its error bound here exceeds ½"
+    elif bound > INT64_MAX:
+        why = "int64 arithmetic holds at most 2^63 − 1"
+    else:
+        why = f"on {device.type} it computes in float64, exact only up to 2^53"
+    return f"cannot give exact integers for outputs up to ±{bound:,}: {why}"
+
+
 def _convolve(a, b, mode: str, method: str, flip_b: bool):
-    if method not in METHOD_NAMES:
-        raise CnnlabError(f"unknown method {method!r}; use one of: {', '.join(METHOD_NAMES)}")
+    if method != "auto" and method not in METHODS:  # read at call time: a method registered later counts
+        raise CnnlabError(f"unknown method {method!r}; use one of: {', '.join(('auto', *METHODS))}")
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
-        out = _numpy_1d(_native(a), _native(b), mode, method, flip_b)
+        na, nb = native(a), native(b)
+        out = _numpy_1d(na, nb, mode, method, flip_b)
         if out is not None:
             return out
-    ta, tb, numpy_out = _to_tensors(a, b)
+        a, b = na, nb
+    ta, tb, numpy_out = to_tensors(a, b)
     check_inputs(ta, tb, mode)
-    out_dtype = _result_dtype(ta, tb)
+    out_dtype = result_dtype(ta.dtype, tb.dtype)
     integer = not out_dtype.is_floating_point
-    bound = _check_integer(ta, tb, out_dtype, method) if integer else 0.0
+    bound = integer_bound(ta, tb) if integer else 0
+    if integer:
+        check_overflow(bound, out_dtype)
+    chose_auto = method == "auto"
     if flip_b:
         tb = tb.flip(tuple(range(tb.ndim)))
     shape_a, shape_b = tuple(ta.shape), tuple(tb.shape)
-    allow_fft = not integer or _fft_exact_for_integers(bound, ta, tb)
-    if method == "auto":
-        from cnnlab.conv.auto import choose_method
+    n_full = math.prod(full_shape(shape_a, shape_b))
+    # NaN/inf matter only to the FFT and zero-padding methods: look for them (one pass over
+    # each input) only when one of those is asked for or chosen
+    finite = (True, True) if integer else None
 
-        method = choose_method(shape_a, shape_b, mode, out_dtype, ta.device, numpy_out, allow_fft)
-    elif method in FFT_METHODS and not allow_fft:
-        raise CnnlabError(
-            f"method={method!r} cannot give exact integers for outputs up to ±{bound:,.0f}; "
-            "use method='flip_and_filter' or 'auto', or cast to float"
-        )
+    def plans_for(seen: tuple[bool, bool]) -> dict[str, torch.dtype | str]:
+        return {name: compute_dtype(spec, out_dtype, ta.device, bound, n_full, seen) for name, spec in METHODS.items()}
+
+    plans = plans_for((True, True))
+    if method == "auto":
+        method = _choose(plans, shape_a, shape_b, mode, out_dtype, ta.device, numpy_out)
+    if finite is None and (METHODS[method].spectral or METHODS[method].zero_padded):
+        finite = (all_finite(ta), all_finite(tb))
+        if not all(finite):
+            plans = plans_for(finite)
+            if chose_auto and isinstance(plans[method], str):
+                method = _choose(plans, shape_a, shape_b, mode, out_dtype, ta.device, numpy_out)
+    plan = plans[method]
+    if isinstance(plan, str) and plan != PYTHON:
+        exact = [name for name, p in plans.items() if not isinstance(p, str) or p == PYTHON]
+        use = " or ".join(repr(m) for m in exact)
+        raise CnnlabError(f"method={method!r} {plan}; use method={use} or 'auto'")
+    r = region(shape_a, shape_b, mode)
+    if plan == PYTHON:
+        out = torch.from_numpy(python_ints(_numpy(ta), _numpy(tb), r).astype(numpy_dtype(out_dtype)))
+        return out.numpy() if numpy_out else out.to(ta.device)
     if numpy_out and ta.ndim == 1 and method == "flip_and_filter":
-        return _numpy_convolve(ta.numpy(), tb.numpy(), mode, torch.empty(0, dtype=out_dtype).numpy().dtype)
-    compute = (
-        torch.float64 if integer else (torch.float32 if out_dtype in (torch.float16, torch.bfloat16) else out_dtype)
-    )
-    out = METHODS[method](ta.to(compute), tb.to(compute), region(shape_a, shape_b, mode))
-    out = out.round().to(out_dtype) if integer else out.to(out_dtype)
+        return _numpy_convolve(ta.numpy(), tb.numpy(), mode, numpy_dtype(out_dtype))
+    out = METHODS[method](ta.to(plan), tb.to(plan), r)
+    if integer and plan.is_floating_point:
+        out = out.round()  # exact for direct methods; the FFT's error is bounded below ½
+    out = out.to(out_dtype)  # integer plans are exact, so the cast loses nothing
     return out.numpy() if numpy_out else out
+
+
+def _choose(plans, shape_a, shape_b, mode, out_dtype, device, numpy_out) -> str:
+    """``auto``'s pick among the auto methods that are exact here."""
+    allowed = tuple(m for m, p in plans.items() if METHODS[m].auto and (not isinstance(p, str) or p == PYTHON))
+    return choose_method(shape_a, shape_b, mode, out_dtype, device, numpy_out, allowed)
+
+
+def _numpy(t: Tensor) -> np.ndarray:
+    return t.detach().cpu().numpy()
 
 
 def _numpy_1d(a: np.ndarray, b: np.ndarray, mode: str, method: str, flip_b: bool):
     """The numpy-only path for 1-D arrays when numpy's own C loop (flip-and-filter) is the
     method: no torch tensors at all, so small calls cost what ``numpy.convolve`` costs.
+    ``numpy.convolve`` sums only the products of existing pairs, in the result type, so it is
+    exact for integers that cannot overflow and propagates NaN/inf as scipy does.
     Returns None when another method should run (through torch)."""
     if a.ndim != 1 or b.ndim != 1 or method not in ("auto", "flip_and_filter"):
         return None
@@ -154,41 +164,33 @@ def _numpy_1d(a: np.ndarray, b: np.ndarray, mode: str, method: str, flip_b: bool
             f"empty input: a has shape {a.shape} and b has shape {b.shape}; both need at least one element"
         )
     dtype = np.result_type(a, b)
-    if dtype.kind == "c":
-        raise CnnlabError("complex inputs are not supported; convolve the real and imaginary parts separately")
     if dtype.kind == "b":
         dtype = np.dtype(np.int64)
-    if method == "auto" or dtype.kind in "iu":
-        return (
-            None
-            if not _numpy_fast_enough(a, b, mode, dtype, method)
-            else _numpy_convolve(a, b[::-1] if flip_b else b, mode, dtype)
-        )
+    if dtype.kind in "iu":
+        bound = integer_bound(torch.from_numpy(a), torch.from_numpy(b))
+        check_overflow(bound, torch_dtype(dtype))
+        if method == "auto" and not _numpy_small(a, b, mode):
+            return None  # a larger call: let the cost model choose among the exact methods
+    elif method == "auto" and not _numpy_fast_enough(a, b, mode, dtype):
+        return None
     return _numpy_convolve(a, b[::-1] if flip_b else b, mode, dtype)
 
 
-def _numpy_fast_enough(a: np.ndarray, b: np.ndarray, mode: str, dtype: np.dtype, method: str) -> bool:
-    """Integer checks, then (for auto) whether numpy's loop is the method to use."""
-    out_len = region(a.shape, b.shape, mode)[0]
-    if dtype.kind in "iu":
-        bound = min(float(np.abs(a).max()) * float(np.abs(b).sum()), float(np.abs(b).max()) * float(np.abs(a).sum()))
-        limit = np.iinfo(dtype).max
-        if bound > limit:
-            raise CnnlabError(
-                f"integer overflow risk: outputs may reach ±{bound:,.0f} but the result type {dtype} "
-                f"holds at most {limit:,}; cast the inputs to a wider type first (e.g. int64 or float64)"
-            )
-        if method == "flip_and_filter":
-            return True
-    from cnnlab.conv.auto import NUMPY_SMALL_WORK, choose_method
+def _numpy_small(a: np.ndarray, b: np.ndarray, mode: str) -> bool:
+    start, stop = region(a.shape, b.shape, mode)[0]
+    return (stop - start) * min(a.size, b.size) <= NUMPY_SMALL_WORK
 
-    if (out_len[1] - out_len[0]) * min(a.size, b.size) <= NUMPY_SMALL_WORK:
+
+def _numpy_fast_enough(a: np.ndarray, b: np.ndarray, mode: str, dtype: np.dtype) -> bool:
+    """Whether numpy's loop is the method ``auto`` would use (for floats; NaN/inf keep it:
+    it is exact for them and the FFT methods are not)."""
+    if _numpy_small(a, b, mode):
         return True
-    torch_dtype = {np.dtype(np.float32): torch.float32, np.dtype(np.float16): torch.float32}.get(dtype, torch.float64)
-    return (
-        choose_method(a.shape, b.shape, mode, torch_dtype, torch.device("cpu"), True, dtype.kind == "f")
-        == "flip_and_filter"
-    )
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        return True
+    compute = {np.dtype(np.float32): torch.float32, np.dtype(np.float16): torch.float32}.get(dtype, torch.float64)
+    allowed = tuple(m for m, spec in METHODS.items() if spec.auto)
+    return choose_method(a.shape, b.shape, mode, compute, torch.device("cpu"), True, allowed) == "flip_and_filter"
 
 
 def _numpy_convolve(a: np.ndarray, b: np.ndarray, mode: str, dtype: np.dtype) -> np.ndarray:
@@ -207,10 +209,11 @@ def convolve(a, b, mode: str = "full", method: str = "auto"):
     """True convolution ``(a ∗ b)_t = Σ_τ a_τ b_{t−τ}`` of two 1-D or two 2-D arrays.
 
     ``mode``: ``"full"`` (default), ``"same"`` (the shape of ``a``) or ``"valid"``, as in
-    ``scipy.signal.convolve``. ``method``: ``"auto"`` (fastest by the calibrated cost model),
-    ``"translate_and_scale"``, ``"flip_and_filter"``, ``"matrix"``, ``"im2col"``, ``"fft"``
-    or ``"overlap_add"``. Integers stay exact (an overflow risk is an error); float32 stays
-    float32.
+    ``scipy.signal.convolve``. ``method``: ``"auto"`` (fastest by the calibrated cost model,
+    among the methods exact for these inputs), ``"translate_and_scale"``,
+    ``"flip_and_filter"``, ``"matrix"``, ``"im2col"``, ``"fft"`` or ``"overlap_add"``.
+    Integers stay exact (an overflow risk is an error); the result type is numpy's
+    promotion of the two (float32 stays float32, int32 with float32 gives float64).
     """
     return _convolve(a, b, mode, method, flip_b=False)
 

@@ -6,15 +6,14 @@ in (log signal size, log kernel size): measured timings keep their cliffs, e.g.
 ``numpy.convolve`` slows 9× between kernels of 7 and 15 taps, torch's float64 ``conv1d``
 12× between 63 and 127. A work-count model fitted to the same timings (non-negative
 least squares) extrapolates beyond the grid and adjusts for non-square shapes and for the
-mode:
+mode. Each method's work counts are its own (``Method.work`` in its file), e.g.
 
     translate_and_scale   1, nk, nk·ns          nk vectorized multiply-adds over the signal
     flip_and_filter       1, out·nk, out        a sliding dot product per output
-    im2col                1, out·nk, out        the window matrix, then one GEMM
     fft                   1, L·log2 L, L        transforms of the padded size L
-    overlap_add           1, B·Lb·log2 Lb, full B blocks of FFT size Lb, then the overlap sum
 
-(``ns``/``nk``: sizes of the larger/smaller input; ``out``: output size.) The shipped
+(``ns``/``nk``: sizes of the larger/smaller input; ``out``: output size.) The candidates are
+the registered methods with ``auto=True`` that the calibration has timed. The shipped
 calibration (``calibration.json``) was measured on a 2-core x86-64 CPU; one of your own
 (``python benchmarks/conv_calibrate.py`` writes ``~/.cache/cnnlab/conv-calibration.json``)
 takes precedence. On a GPU there is no shipped calibration: cnnlab uses the cuDNN direct
@@ -31,13 +30,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.fft import next_fast_len
 
-from cnnlab.conv.methods.fft import block_length
-from cnnlab.conv.methods.im2col import MAX_BYTES as IM2COL_MAX_BYTES
-from cnnlab.conv.regions import full_shape, output_shape
+from cnnlab.conv.methods import METHODS
+from cnnlab.conv.regions import output_shape
 
-AUTO_METHODS = ("translate_and_scale", "flip_and_filter", "im2col", "fft", "overlap_add")
 SHIPPED = Path(__file__).with_name("calibration.json")
 NUMPY_SMALL_WORK = 1 << 14  # out·nk below which numpy's C loop beats any torch method's fixed cost (measured)
 # For numpy 1-D inputs numpy's own loop is also scipy's choice and needs no conversion: leave
@@ -68,24 +64,8 @@ def calibration_key(ndim: int, dtype: torch.dtype, device: torch.device, numpy_i
 
 
 def features(method: str, shape_a: tuple[int, ...], shape_b: tuple[int, ...], mode: str) -> list[float]:
-    n_a, n_b = math.prod(shape_a), math.prod(shape_b)
-    ns, nk = max(n_a, n_b), min(n_a, n_b)
-    full = full_shape(shape_a, shape_b)
-    out = math.prod(output_shape(shape_a, shape_b, mode))
-    if method == "translate_and_scale":
-        return [1.0, nk, nk * ns]
-    if method in ("flip_and_filter", "im2col"):
-        return [1.0, out * nk, out]
-    if method == "fft":
-        size = math.prod(next_fast_len(n, real=True) for n in full)
-        return [1.0, size * math.log2(size + 1), size]
-    if method == "overlap_add":
-        big, small = (shape_a, shape_b) if n_a >= n_b else (shape_b, shape_a)
-        lens = [block_length(m, k) for m, k in zip(big, small)]
-        blocks = math.prod(math.ceil(m / (L - k + 1)) for m, k, L in zip(big, small, lens))
-        size = math.prod(lens)
-        return [1.0, blocks * size * math.log2(size + 1), math.prod(full)]
-    raise AssertionError(method)
+    """The work counts of ``method``'s cost model (from the registry)."""
+    return METHODS[method].work(shape_a, shape_b, mode)
 
 
 def work_model(model: dict, method: str, shape_a, shape_b, mode: str) -> float:
@@ -127,25 +107,28 @@ def choose_method(
     dtype: torch.dtype,
     device: torch.device,
     numpy_in: bool,
-    allow_fft: bool = True,
+    allowed: tuple[str, ...] | None = None,
 ) -> str:
-    """The method predicted to be fastest for these shapes on this device (cached per shape)."""
+    """The method predicted to be fastest for these shapes on this device (cached per shape),
+    among ``allowed`` (default: every auto method; ``convolve`` leaves out those that cannot
+    be exact for these values)."""
+    allowed = tuple(m for m, spec in METHODS.items() if spec.auto) if allowed is None else allowed
     ndim = len(shape_a)
     nk = min(math.prod(shape_a), math.prod(shape_b))
     out = math.prod(output_shape(shape_a, shape_b, mode))
-    if numpy_in and ndim == 1 and out * nk <= NUMPY_SMALL_WORK:
+    direct = "flip_and_filter" if "flip_and_filter" in allowed else allowed[0]
+    if numpy_in and ndim == 1 and out * nk <= NUMPY_SMALL_WORK and direct == "flip_and_filter":
         return "flip_and_filter"  # the common small case: numpy's C loop, no model needed
     model = load_calibration().get(calibration_key(ndim, dtype, device, numpy_in))
     if model is None:  # an uncalibrated device (a GPU): direct for small kernels, FFT for large
         small_kernel = nk <= (63 if ndim == 1 else 49)
-        return "flip_and_filter" if small_kernel or not allow_fft else "fft"
-    candidates = [m for m in AUTO_METHODS if m in model["log_seconds"]]
-    if not allow_fft:
-        candidates = [m for m in candidates if m not in ("fft", "overlap_add")]
-    if out * nk * torch.empty(0, dtype=dtype).element_size() > IM2COL_MAX_BYTES:
-        candidates = [m for m in candidates if m != "im2col"]
+        return direct if small_kernel or "fft" not in allowed else "fft"
+    itemsize = torch.empty(0, dtype=dtype).element_size()
+    candidates = [m for m in allowed if m in model["log_seconds"] and METHODS[m].fits(shape_a, shape_b, mode, itemsize)]
+    if not candidates:
+        return direct
     costs = {m: predict(model, m, shape_a, shape_b, mode) for m in candidates}
     best = min(costs, key=costs.get)
-    if numpy_in and ndim == 1 and costs[best] > SWITCH_MARGIN * costs["flip_and_filter"]:
+    if numpy_in and ndim == 1 and "flip_and_filter" in costs and costs[best] > SWITCH_MARGIN * costs["flip_and_filter"]:
         return "flip_and_filter"
     return best

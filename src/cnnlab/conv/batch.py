@@ -14,25 +14,26 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy.fft import next_fast_len
 from torch import Tensor
 
-from cnnlab.conv.methods.flip_and_filter import pad_for_region
-from cnnlab.conv.methods.translate_and_scale import add_shifted_copies, blocked
-from cnnlab.conv.regions import check_mode, full_shape, region, slices
+from cnnlab.conv.auto import calibration_key, load_calibration, predict
+from cnnlab.conv.methods import METHODS
+from cnnlab.conv.operands import as_tensor
+from cnnlab.conv.regions import check_mode, region
+from cnnlab.conv.registry import batch_methods
 from cnnlab.errors import CnnlabError
 
-BATCH_METHODS = ("auto", "flip_and_filter", "fft", "translate_and_scale")
+BATCH_METHODS = ("auto", *batch_methods())  # the built-in ones; calls read the registry afresh
 BOUNDARIES = ("zero", "reflect", "replicate", "circular")
 
 
 def _check(x: Tensor, k: Tensor, mode: str, method: str, boundary: str) -> None:
     check_mode(mode)
-    if method not in BATCH_METHODS:
-        raise CnnlabError(f"unknown method {method!r} for convolve_batch; use one of: {', '.join(BATCH_METHODS)}")
+    names = ("auto", *batch_methods())
+    if method not in names:
+        raise CnnlabError(f"unknown method {method!r} for convolve_batch; use one of: {', '.join(names)}")
     if boundary not in BOUNDARIES:
         raise CnnlabError(f"unknown boundary {boundary!r}; use one of: {', '.join(BOUNDARIES)}")
     if x.ndim != 4:
@@ -41,6 +42,8 @@ def _check(x: Tensor, k: Tensor, mode: str, method: str, boundary: str) -> None:
         )
     if x.numel() == 0 or k.numel() == 0:
         raise CnnlabError(f"empty input: images {tuple(x.shape)}, kernel {tuple(k.shape)}")
+    if x.is_complex() or k.is_complex():
+        raise CnnlabError("complex inputs are not supported; filter the real and imaginary parts separately")
     c = x.shape[1]
     ok = k.ndim == 2 or (k.ndim == 3 and k.shape[0] == c) or (k.ndim == 4 and k.shape[1] == c)
     if not ok:
@@ -53,54 +56,7 @@ def _check(x: Tensor, k: Tensor, mode: str, method: str, boundary: str) -> None:
     region((1, 1), (1, 1), mode)
 
 
-def _flip_and_filter(x: Tensor, k: Tensor, r) -> Tensor:
-    c = x.shape[1]
-    w = k.flip((-2, -1))
-    if k.ndim == 2:
-        w, groups = w.expand(c, 1, *k.shape), c  # (C, 1, kh, kw)
-    elif k.ndim == 3:
-        w, groups = w[:, None], c  # (C, 1, kh, kw)
-    else:
-        groups = 1  # (O, C, kh, kw)
-    return F.conv2d(pad_for_region(x, tuple(k.shape[-2:]), r), w, groups=groups)  # (N, C or O, H', W')
-
-
-FFT_CHUNK_BYTES = 4 << 20  # transform a few images at a time: ~3× faster than one huge batch (measured)
-
-
-def _fft(x: Tensor, k: Tensor, r) -> Tensor:
-    size = [next_fast_len(n, real=True) for n in full_shape(x.shape[-2:], k.shape[-2:])]
-    K = torch.fft.rfft2(k, s=size)  # (..., Hf, Wf//2+1), computed once
-    per_image = x[0].numel() // (x.shape[-2] * x.shape[-1]) * size[0] * size[1] * x.element_size()
-    step = max(1, FFT_CHUNK_BYTES // per_image)
-    outs = []
-    for i in range(0, x.shape[0], step):
-        X = torch.fft.rfft2(x[i : i + step], s=size)  # (n, C, Hf, Wf//2+1)
-        Y = (X[:, None] * K[None]).sum(2) if k.ndim == 4 else X * K  # (n, O, ...) summed over C, or per channel
-        outs.append(torch.fft.irfft2(Y, s=size)[(..., *slices(r))])
-    return torch.cat(outs)
-
-
-def _translate_and_scale(x: Tensor, k: Tensor, r) -> Tensor:
-    if k.ndim == 4:
-        raise CnnlabError(
-            "translate_and_scale filters channel by channel; for (O, C, kh, kw) kernels use flip_and_filter or fft"
-        )
-    n, c, h, w = x.shape
-    kh, kw = k.shape[-2:]
-    out = x.new_zeros(n, c, h + kh - 1, w + kw - 1)
-    grad = torch.is_grad_enabled() and (x.requires_grad or k.requires_grad)
-    if k.ndim == 2:
-        (add_shifted_copies if grad else blocked)(out, x, k, grad)
-    else:  # one kernel per channel
-        for ch in range(c):
-            (add_shifted_copies if grad else blocked)(out[:, ch], x[:, ch], k[ch], grad)
-    return out[(..., *slices(r))]
-
-
 def _auto(x: Tensor, k: Tensor, mode: str) -> str:
-    from cnnlab.conv.auto import calibration_key, load_calibration, predict
-
     model = load_calibration().get(calibration_key(2, x.dtype, x.device, False))
     kh, kw = k.shape[-2:]
     if model is None:
@@ -110,12 +66,10 @@ def _auto(x: Tensor, k: Tensor, mode: str) -> str:
     planes = x.shape[0] * (k.shape[0] * x.shape[1] if k.ndim == 4 else x.shape[1])
     shape_a, shape_b = tuple(x.shape[-2:]), (kh, kw)
     costs = {
-        m: predict(model, m, shape_a, shape_b, mode) * planes
-        for m in ("fft", "flip_and_filter", "translate_and_scale")
-        if m in model["log_seconds"]
+        name: predict(model, name, shape_a, shape_b, mode) * planes
+        for name in batch_methods()
+        if name in model["log_seconds"] and (k.ndim != 4 or METHODS[name].batch_multichannel)
     }
-    if k.ndim == 4:
-        costs.pop("translate_and_scale", None)
     return min(costs, key=costs.get)
 
 
@@ -131,8 +85,8 @@ def convolve_batch(images, kernel, mode: str = "same", method: str = "auto", bou
     ((2, 3, 8, 8), 9.0, 4.0)
     """
     numpy_out = not isinstance(images, Tensor)
-    x = images if isinstance(images, Tensor) else torch.from_numpy(np.ascontiguousarray(images))
-    k = kernel if isinstance(kernel, Tensor) else torch.as_tensor(np.asarray(kernel), device=x.device)
+    x = as_tensor(images)
+    k = as_tensor(kernel, x.device)
     _check(x, k, mode, method, boundary)
     if k.device != x.device:
         raise CnnlabError(f"images are on {x.device} and the kernel on {k.device}; move both to one device")
@@ -154,9 +108,7 @@ def convolve_batch(images, kernel, mode: str = "same", method: str = "auto", bou
     r = region(tuple(x.shape[-2:]), (kh, kw), mode)
     if method == "auto":
         method = _auto(x, k, mode)
-    out = {"flip_and_filter": _flip_and_filter, "fft": _fft, "translate_and_scale": _translate_and_scale}[method](
-        x, k, r
-    )
+    out = METHODS[method].batch(x, k, r)
     assert out.shape[-2:] == tuple(e - s for s, e in r), (out.shape, r)
     return out.numpy() if numpy_out else out
 

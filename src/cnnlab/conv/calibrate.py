@@ -17,7 +17,8 @@ import torch
 from scipy.optimize import nnls
 
 from cnnlab.conv.api import convolve
-from cnnlab.conv.auto import AUTO_METHODS, features
+from cnnlab.conv.auto import features
+from cnnlab.conv.registry import auto_methods
 
 GRID_1D = {
     "signal": [16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576],
@@ -48,7 +49,7 @@ def measure(
     grid = GRID_1D if ndim == 1 else GRID_2D
     rng = np.random.default_rng(0)
     rows = []
-    for method in AUTO_METHODS:
+    for method in auto_methods():
         if backend == "numpy" and method != "flip_and_filter":
             continue  # numpy 1-D inputs share the torch-CPU timings of the other methods
         for k in grid["kernel"]:

@@ -38,6 +38,9 @@ class Kernel:
         return tuple(self.weights.shape)  # type: ignore[return-value]
 
 
+MAX_SIZE = 1025  # kernel side; larger ones are a typo (gaussian:1e6) and would not fit in memory
+
+
 def _k(rows) -> np.ndarray:
     return np.array(rows, dtype=np.float64)
 
@@ -45,11 +48,13 @@ def _k(rows) -> np.ndarray:
 def gaussian(sigma: float = 1.0, size: int | None = None) -> np.ndarray:
     """A normalized 2-D Gaussian of standard deviation ``sigma`` (pixels); size defaults to
     the odd number covering ±3σ."""
-    if sigma <= 0:
-        raise CnnlabError(f"gaussian sigma must be positive, got {sigma}")
-    size = size or 2 * math.ceil(3 * sigma) + 1
-    if size < 1:
-        raise CnnlabError(f"gaussian size must be at least 1, got {size}")
+    if not math.isfinite(sigma) or sigma <= 0:
+        raise CnnlabError(f"gaussian sigma must be a positive finite number of pixels, got {sigma}; e.g. gaussian:2")
+    size = 2 * math.ceil(3 * sigma) + 1 if size is None else size
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise CnnlabError(f"gaussian size must be a whole number of at least 1, got {size}; e.g. gaussian:2:9")
+    if size > MAX_SIZE:
+        raise CnnlabError(f"gaussian size {size} is larger than {MAX_SIZE}; use a smaller sigma or give the size")
     x = np.arange(size) - (size - 1) / 2
     g = np.exp(-(x**2) / (2 * sigma**2))
     g2 = np.outer(g, g)
@@ -57,8 +62,8 @@ def gaussian(sigma: float = 1.0, size: int | None = None) -> np.ndarray:
 
 
 def box(size: int = 3) -> np.ndarray:
-    if size < 1:
-        raise CnnlabError(f"box size must be at least 1, got {size}")
+    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_SIZE:
+        raise CnnlabError(f"box size must be a whole number from 1 to {MAX_SIZE}, got {size}; e.g. box:5")
     return np.ones((size, size)) / size**2
 
 
@@ -152,11 +157,18 @@ def get_kernel(spec: str) -> Kernel:
     except ValueError:
         raise CnnlabError(f"bad kernel parameters in {spec!r}; use e.g. gaussian:2, gaussian:2:9 or box:5") from None
     if name == "gaussian" and 1 <= len(values) <= 2:
-        size = int(values[1]) if len(values) == 2 else None
+        size = _whole(values[1], spec) if len(values) == 2 else None
         return Kernel(spec, gaussian(values[0], size), f"Gaussian blur, σ = {values[0]:g} px", "normalize")
     if name == "box" and len(values) == 1:
-        return Kernel(spec, box(int(values[0])), f"box blur, {int(values[0])}×{int(values[0])}", "normalize")
+        n = _whole(values[0], spec)
+        return Kernel(spec, box(n), f"box blur, {n}×{n}", "normalize")
     raise CnnlabError(f"kernel {name!r} takes no parameters like {spec!r}; only gaussian:SIGMA[:SIZE] and box:N do")
+
+
+def _whole(value: float, spec: str) -> int:
+    if not math.isfinite(value) or value != int(value):
+        raise CnnlabError(f"kernel size in {spec!r} must be a whole number, got {value:g}; e.g. box:5 or gaussian:2:9")
+    return int(value)
 
 
 def load_kernel_file(path: str) -> Kernel:

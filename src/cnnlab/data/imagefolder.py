@@ -104,9 +104,23 @@ class FolderImages:
             pin_memory=self.device.type == "cuda",
             persistent_workers=False,
         )
-        for x, y in loader:
-            x = x.to(self.device, non_blocking=True).contiguous(memory_format=memory_format)
-            yield x, y.to(self.device, non_blocking=True)
+        try:
+            for x, y in loader:
+                x = x.to(self.device, non_blocking=True).contiguous(memory_format=memory_format)
+                yield x, y.to(self.device, non_blocking=True)
+        except DataError as e:  # from a worker, torch puts the worker's whole traceback in the message
+            raise DataError(str(e).strip().splitlines()[-1].removeprefix("cnnlab.errors.DataError: ")) from None
+
+
+def load_image_file(path: str):
+    """ImageFolder's loader, with a file that is not an image named in one line (issue 14)."""
+    from PIL import Image
+
+    try:
+        with open(path, "rb") as f:
+            return Image.open(f).convert("RGB")
+    except OSError as e:  # PIL.UnidentifiedImageError is an OSError; so is a truncated file
+        raise DataError(f"{path} is not a readable image ({e.__class__.__name__}); remove or replace it") from None
 
 
 def load_imagefolder(
@@ -133,7 +147,9 @@ def load_imagefolder(
     for split in ("train", "val"):
         folder = root / split
         try:
-            ds = ImageFolder(str(folder), transform=build_transform(split == "train", size, mean, std))
+            ds = ImageFolder(
+                str(folder), transform=build_transform(split == "train", size, mean, std), loader=load_image_file
+            )
         except (FileNotFoundError, RuntimeError) as e:
             raise DataError(f"{folder}: {e}; put images in one sub-folder per class") from None
         splits.append(ds)

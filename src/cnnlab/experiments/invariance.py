@@ -119,25 +119,74 @@ def run(cfg: InvarianceConfig, log=print) -> dict[str, Any]:
     return {"config": dataclasses.asdict(cfg), "rows": rows, "findings": findings(rows)}
 
 
+CHANCE = 0.1  # ten digit classes
+LEARNED = 2 * CHANCE  # below this a model has not learned enough for its numbers to say anything
+MARGIN = 0.01  # accuracy differences under one point are "about the same"
+
+
+def _compare(a: float, b: float) -> str:
+    """'higher', 'lower' or 'about the same' for accuracy a against b."""
+    if a > b + MARGIN:
+        return "higher"
+    if a < b - MARGIN:
+        return "lower"
+    return "about the same"
+
+
 def findings(rows: list[dict[str, Any]]) -> list[str]:
-    """What the numbers say about the lecture's three predictions, in words."""
+    """What the numbers say about the lecture's three predictions, in words chosen from the
+    numbers: a verdict only where the models learned (above twice chance) and the difference
+    is over one point; otherwise the sentence says that the run cannot tell."""
     get = {(r["model"], r["trained_on"]): r for r in rows}
     lc_reg = get[("lc-baseline", "registered")]
     lc_tr = get[("lc-baseline", "translated")]
     cv_tr = get[("conv-baseline", "translated")]
     cv_reg = get[("conv-baseline", "registered")]
-    out = [
-        f"locally connected, registered inputs: {100 * lc_reg['test_registered']:.2f}%; on translated inputs "
-        f"(trained on them): {100 * lc_tr['test_translated']:.2f}% "
-        f"({'worse' if lc_tr['test_translated'] < lc_reg['test_registered'] else 'not worse'}, as the lecture predicts "
-        f"{'correctly' if lc_tr['test_translated'] < lc_reg['test_registered'] else 'wrongly'})",
-        f"conv net on translated inputs: {100 * cv_tr['test_translated']:.2f}% vs locally connected "
-        f"{100 * lc_tr['test_translated']:.2f}%, with {cv_tr['params']:,} vs {lc_tr['params']:,} parameters "
-        f"({lc_tr['params'] / cv_tr['params']:.0f}× fewer)",
-        f"trained on registered digits and tested on translated ones: locally connected "
-        f"{100 * lc_reg['test_translated']:.2f}%, conv {100 * cv_reg['test_translated']:.2f}%",
+    pct = lambda v: f"{100 * v:.2f}%"  # noqa: E731
+
+    def verdict(values: list[float], cmp: str, predicted: str) -> str:
+        if max(values) < LEARNED:
+            return (
+                f"every figure is near chance ({pct(CHANCE)}): the models did not learn, so this run cannot test "
+                "the lecture; train longer (--epochs) or on more images (--train-size)"
+            )
+        if cmp == "about the same":
+            return "within one point: this run cannot tell them apart"
+        return "as the lecture predicts" if cmp == predicted else "against the lecture's prediction"
+
+    first = _compare(lc_tr["test_translated"], lc_reg["test_registered"])
+    second = _compare(cv_tr["test_translated"], lc_tr["test_translated"])
+    third = _compare(cv_reg["test_translated"], lc_reg["test_translated"])
+    return [
+        f"locally connected, registered inputs: {pct(lc_reg['test_registered'])}; on translated inputs "
+        f"(trained on them): {pct(lc_tr['test_translated'])}, {first}; "
+        + verdict([lc_reg["test_registered"], lc_tr["test_translated"]], first, "lower"),
+        f"conv net on translated inputs: {pct(cv_tr['test_translated'])} vs locally connected "
+        f"{pct(lc_tr['test_translated'])} ({second}), with {cv_tr['params']:,} vs {lc_tr['params']:,} parameters "
+        f"({lc_tr['params'] / cv_tr['params']:.0f}× fewer); "
+        + verdict([cv_tr["test_translated"], lc_tr["test_translated"]], second, "higher"),
+        f"trained on registered digits and tested on translated ones: conv {pct(cv_reg['test_translated'])}, "
+        f"locally connected {pct(lc_reg['test_translated'])} ({third}); "
+        + verdict([cv_reg["test_translated"], lc_reg["test_translated"]], third, "higher"),
     ]
-    return out
+
+
+def memory_bytes(cfg: InvarianceConfig) -> int:
+    """Estimated peak bytes of :func:`run`: both settings of the data as uint8, the float64
+    copy ``make_setting`` takes for the statistics, and the largest model in training."""
+    from cnnlab import limits
+
+    pixels = cfg.canvas * cfg.canvas
+    data = 2 * (cfg.train_size + cfg.test_size) * pixels + 8 * cfg.train_size * pixels
+    models = max(
+        limits.training_bytes(
+            lambda name=name: get_spec(name).build(num_classes=10, in_channels=1, input_size=(cfg.canvas, cfg.canvas)),
+            (1, cfg.canvas, cfg.canvas),
+            cfg.batch_size,
+        )
+        for name in MODELS
+    )
+    return data + models
 
 
 def plot(result: dict[str, Any], path: Path) -> None:

@@ -11,7 +11,7 @@ The table below is the registry: name, builder, input, and the training recipe t
 import functools
 
 from cnnlab.models.baselines import FCBaseline, LocalBaseline
-from cnnlab.models.imagenet import TORCHVISION_NAMES, torchvision_model
+from cnnlab.models.imagenet import MIN_SIZE, TORCHVISION_NAMES, torchvision_model
 from cnnlab.models.lenet import LeNet5
 from cnnlab.models.lenet1998 import LeNet5_1998
 from cnnlab.models.mnist_nets import MnistBest, MnistFast
@@ -118,6 +118,8 @@ for _name in TORCHVISION_NAMES:
             torchvision_model(_name),
             f"torchvision {_name} at ImageNet shape; --weights DEFAULT for the pretrained weights",
             input_shape=IMAGENET,
+            flexible=True,
+            min_size=MIN_SIZE[_name],
             alternative=SMALL_FOR_IMAGENET,
             num_classes=1000,
             recipe={"epochs": 90, "batch_size": 256, "lr": 1e-3, "weight_decay": 5e-2},

@@ -6,6 +6,8 @@ from collections import OrderedDict
 
 from torch import nn
 
+from cnnlab.conv.shapes import conv_output_size
+
 
 class ConvBNReLU(nn.Sequential):
     """conv (no bias: the BN shift replaces it) → batch norm → ReLU; sub-layers named conv, bn, relu."""
@@ -21,4 +23,4 @@ class ConvBNReLU(nn.Sequential):
 
 
 def conv_out(size: int, kernel: int, stride: int, padding: int) -> int:
-    return (size + 2 * padding - kernel) // stride + 1
+    return conv_output_size(size, kernel, stride, padding)

@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from cnnlab.conv.shapes import conv_output_size
+
 ACTIVATIONS = {"relu": F.relu, "tanh": torch.tanh, "gelu": F.gelu}
 
 
@@ -45,8 +47,10 @@ class LeNet5(nn.Module):
         self.S2 = Pool(2)
         self.C3 = nn.Conv2d(6, 16, kernel_size=5)
         self.S4 = Pool(2)
-        h4 = ((h + 2 * pad - 4) // 2 - 4) // 2  # spatial size after S4
-        w4 = ((w + 2 * pad - 4) // 2 - 4) // 2
+        h4, w4 = (  # spatial size after S4: C1, S2, C3, S4
+            conv_output_size(conv_output_size(conv_output_size(conv_output_size(n, 5, 1, pad), 2, 2), 5), 2, 2)
+            for n in (h, w)
+        )
         self.F5 = nn.Linear(16 * h4 * w4, 120)
         self.F6 = nn.Linear(120, 84)
         self.output = nn.Linear(84, num_classes)

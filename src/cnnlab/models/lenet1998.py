@@ -30,6 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from cnnlab.conv.shapes import conv_output_size
+
 # Table I: which of S2's 6 maps feed each of C3's 16 maps
 C3_TABLE = (
     [(j, (j + 1) % 6, (j + 2) % 6) for j in range(6)]  # maps 0-5: 3 contiguous maps
@@ -103,16 +105,30 @@ class RBFOutput(nn.Module):
         return -torch.cdist(x, self.centres).square()  # (N, num_classes)
 
 
+def _centre(n: int) -> tuple[int, int]:
+    before = max(0, 32 - n) // 2
+    return before, max(0, 32 - n) - before
+
+
+def _s4_size(n: int) -> int:
+    """Side of S4's maps for a padded side n: C1 5×5, S2 2×2/2, C3 5×5, S4 2×2/2."""
+    for kernel, stride in ((5, 1), (2, 2), (5, 1), (2, 2)):
+        n = conv_output_size(n, kernel, stride)
+    return n
+
+
 class LeNet5_1998(nn.Module):
     def __init__(self, num_classes: int = 10, in_channels: int = 1, input_size: tuple[int, int] = (28, 28)) -> None:
         super().__init__()
         h, w = input_size
-        self.pad = ((32 - h) // 2, (32 - w) // 2) if max(h, w) < 32 else (0, 0)  # the paper centres 28×28 in 32×32
+        # the paper centres 28×28 in 32×32: each axis shorter than 32 is padded to 32 (the odd
+        # pixel of an odd size at the bottom/right)
+        self.pads = (*_centre(w), *_centre(h))  # left, right, top, bottom, as F.pad takes them
         self.C1 = nn.Conv2d(in_channels, 6, 5)
         self.S2 = Subsampling2d(6)
         self.C3 = PartialConv2d(6, C3_TABLE)
         self.S4 = Subsampling2d(16)
-        side = ((max(h, 32) - 4) // 2 - 4) // 2, ((max(w, 32) - 4) // 2 - 4) // 2
+        side = tuple(_s4_size(max(n, 32)) for n in (h, w))
         self.F5 = nn.Linear(16 * side[0] * side[1], 120)
         self.F6 = nn.Linear(120, 84)
         self.output = RBFOutput(84, num_classes)
@@ -122,10 +138,9 @@ class LeNet5_1998(nn.Module):
             nn.init.zeros_(layer.bias)  # pyright: ignore[reportArgumentType]  (all three have a bias)
 
     def forward(self, x: Tensor) -> Tensor:
-        ph, pw = self.pad
         x = (
-            F.pad(x, (pw, pw, ph, ph), mode="replicate") if ph or pw else x
-        )  # (N, C, 32, 32): MNIST's border is background
+            F.pad(x, self.pads, mode="replicate") if any(self.pads) else x
+        )  # (N, C, ≥32, ≥32): MNIST's border is background
         x = self.S2(squash(self.C1(x)))  # (N, 6, 14, 14)
         x = self.S4(squash(self.C3(x)))  # (N, 16, 5, 5)
         x = squash(self.F5(x.flatten(1)))  # (N, 120)

@@ -25,22 +25,33 @@ class ModelSpec:
     summary: str  # one line for `cnnlab models`
     input_shape: tuple[int, int, int] | None = None  # (C, H, W) it requires; None: adapts to the data
     min_size: int = 1  # smallest H and W it accepts when it adapts
+    # input_shape is only the default (the ImageNet models: any channels, any H, W >= min_size)
+    flexible: bool = False
     recipe: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))  # training defaults
     alternative: str = ""  # what to use instead when the input does not fit
     num_classes: int = 10  # default number of outputs (1000 for the ImageNet models)
 
-    def check_input(self, in_channels: int, input_size: tuple[int, int], source: str = "the data") -> None:
-        """Raise a one-line :class:`CnnlabError` if this model cannot take such input."""
+    def check_input(
+        self, in_channels: int, input_size: tuple[int, int], source: str = "the data", fix: str = "--resize {side}"
+    ) -> None:
+        """Raise a one-line :class:`CnnlabError` if this model cannot take such input; ``fix``
+        is the flag that changes the size (``{side}``: the side it needs)."""
         c, (h, w) = in_channels, input_size
-        if self.input_shape is not None and (c, h, w) != self.input_shape:
+        if self.input_shape is not None and not self.flexible and (c, h, w) != self.input_shape:
             ec, eh, ew = self.input_shape
-            hint = f"use {self.alternative} or --resize {eh}" if self.alternative else f"use --resize {eh}"
+            fix_text = fix.format(side=eh, c=ec)
+            hint = f"use {self.alternative} or {fix_text}" if self.alternative else f"use {fix_text}"
             raise CnnlabError(f"{self.name} expects {ec}×{eh}×{ew} input and {source} gives {c}×{h}×{w}; {hint}")
         if min(h, w) < self.min_size:
+            instead = f"{self.alternative} or" if self.alternative else "a model for small inputs (cnnlab models) or"
             raise CnnlabError(
                 f"{self.name} needs inputs of at least {self.min_size}×{self.min_size} and {source} gives {h}×{w}; "
-                f"use --resize {self.min_size} or a model for small inputs (cnnlab models)"
+                f"use {instead} {fix.format(side=self.min_size, c=c)}"
             )
+
+
+def _is_count(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
@@ -82,13 +93,21 @@ def create(
     61706
     """
     spec = get_spec(name)
-    if isinstance(input_size, int):
+    if _is_count(input_size):
         input_size = (input_size, input_size)
     default = spec.input_shape or (1, 28, 28)
     in_channels = default[0] if in_channels is None else in_channels
-    h, w = default[1:] if input_size is None else input_size
+    input_size = tuple(default[1:]) if input_size is None else input_size
     num_classes = spec.num_classes if num_classes is None else num_classes
-    if num_classes < 1:
-        raise CnnlabError(f"num_classes must be at least 1, got {num_classes}")
-    spec.check_input(in_channels, (h, w))
-    return spec.build(num_classes=num_classes, in_channels=in_channels, input_size=(h, w), **kwargs)
+    for arg, value in (("num_classes", num_classes), ("in_channels", in_channels)):
+        if not _is_count(value) or value < 1:
+            raise CnnlabError(f"{arg} must be an integer of at least 1, got {value!r}")
+    if (
+        not isinstance(input_size, (tuple, list))
+        or len(input_size) != 2
+        or not all(_is_count(v) and v >= 1 for v in input_size)
+    ):
+        raise CnnlabError(f"input_size must be a positive int or (H, W) of positive ints, got {input_size!r}")
+    input_size = tuple(input_size)
+    spec.check_input(in_channels, input_size)
+    return spec.build(num_classes=num_classes, in_channels=in_channels, input_size=input_size, **kwargs)

@@ -11,9 +11,10 @@ gradient of the shared filter is the sum of the per-position gradients (the lect
 Computed as one gather of every input window into a (positions, N, I·kh·kw) matrix and one
 batched matrix multiply (a separate GEMM per position), with no Python loop over positions;
 CPU, GPU and autograd as any torch op. PyTorch has no such layer, and Keras 3 dropped its
-own. Measured on 2 CPU cores (batch 128, forward + backward): 21 ms for 16@5×5 filters on a
-40×40 input and 140 ms for 32@5×5 on 20×20×16, against 154 ms and 268 ms for the textbook
-``F.unfold`` + ``einsum``.
+own. Measured on a shared 2-core CPU (batch 128, forward + backward,
+``python benchmarks/locally_connected_speed.py``): 77 ms for 16@5×5 filters on a 40×40
+input and 321 ms for 32@5×5 on 20×20×16, against 239 ms and 1,646 ms for the textbook
+``F.unfold`` + ``einsum`` (3.1× and 5.1×; benchmarks/results/locally_connected_speed.json).
 """
 
 from __future__ import annotations
@@ -23,6 +24,11 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from cnnlab.conv.shapes import check_count, conv_output_size
+from cnnlab.errors import CnnlabError
+
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")  # as nn.Conv2d's padding_mode
 
 
 class _ContiguousGrad(torch.autograd.Function):
@@ -39,13 +45,11 @@ class _ContiguousGrad(torch.autograd.Function):
         return grad.contiguous()
 
 
-def _pair(v: int | tuple[int, int]) -> tuple[int, int]:
-    return (v, v) if isinstance(v, int) else tuple(v)  # type: ignore[return-value]
-
-
-def conv_output_size(size: int, kernel: int, stride: int = 1, pad_total: int = 0) -> int:
-    """floor((size + pad_total − kernel) / stride) + 1: the shape rule of conv and pooling layers."""
-    return (size + pad_total - kernel) // stride + 1
+def _pair(name: str, v, least: int) -> tuple[int, int]:
+    pair = (v, v) if isinstance(v, int) else tuple(v) if isinstance(v, (tuple, list)) else None
+    if pair is None or len(pair) != 2 or any(isinstance(x, bool) or not isinstance(x, int) or x < least for x in pair):
+        raise CnnlabError(f"{name} must be an integer of at least {least} or a pair of them, got {v!r}")
+    return pair  # type: ignore[return-value]
 
 
 class LocallyConnected2d(nn.Module):
@@ -55,9 +59,12 @@ class LocallyConnected2d(nn.Module):
         in_channels, out_channels: I and J.
         input_size: (H, W) of the input; the layer's weights depend on it.
         kernel_size, stride: as in ``nn.Conv2d``.
-        padding: an int or (pad_h, pad_w) on both sides, or ``"same"`` (stride 1; output
-            H×W, the extra row/column of an even kernel on the bottom/right, as in TensorFlow).
+        padding: an int or (pad_h, pad_w) on both sides, ``"valid"`` (none) or ``"same"``
+            (stride 1; output H×W, the extra row/column of an even kernel on the
+            bottom/right, as in TensorFlow).
         bias: one bias per output unit (per position and channel), as Keras' layer had.
+        padding_mode: what the padding holds, as in ``nn.Conv2d``: zeros, reflect,
+            replicate or circular.
 
     Weight: (H'·W', J, I·kh·kw); bias: (J, H', W').
 
@@ -75,27 +82,34 @@ class LocallyConnected2d(nn.Module):
         stride: int | tuple[int, int] = 1,
         padding: int | tuple[int, int] | str = 0,
         bias: bool = True,
+        padding_mode: str = "zeros",
     ) -> None:
         super().__init__()
-        self.in_channels, self.out_channels = in_channels, out_channels
-        self.input_size = _pair(input_size)
-        self.kernel_size = _pair(kernel_size)
-        self.stride = _pair(stride)
+        self.in_channels = check_count("in_channels", in_channels, 1)
+        self.out_channels = check_count("out_channels", out_channels, 1)
+        self.input_size = _pair("input_size", input_size, 1)
+        self.kernel_size = _pair("kernel_size", kernel_size, 1)
+        self.stride = _pair("stride", stride, 1)
+        if padding_mode not in PADDING_MODES:
+            raise CnnlabError(f"unknown padding_mode {padding_mode!r}; use one of: {', '.join(PADDING_MODES)}")
+        self.padding_mode = padding_mode
         kh, kw = self.kernel_size
         if padding == "same":
             if self.stride != (1, 1):
-                raise ValueError("padding='same' needs stride 1")
+                raise CnnlabError(f"padding='same' needs stride 1, got stride {stride}; give the padding as numbers")
             self.pads = ((kh - 1) // 2, kh // 2, (kw - 1) // 2, kw // 2)  # top, bottom, left, right
+        elif padding == "valid":
+            self.pads = (0, 0, 0, 0)
+        elif isinstance(padding, str):
+            raise CnnlabError(f"unknown padding {padding!r}; use 'same', 'valid', an int or (pad_h, pad_w)")
         else:
-            ph, pw = _pair(padding)  # type: ignore[arg-type]
+            ph, pw = _pair("padding", padding, 0)
             self.pads = (ph, ph, pw, pw)
         h, w = self.input_size
         self.output_size = (
-            conv_output_size(h, kh, self.stride[0], self.pads[0] + self.pads[1]),
-            conv_output_size(w, kw, self.stride[1], self.pads[2] + self.pads[3]),
+            conv_output_size(h, kh, self.stride[0], self.pads[0:2]),
+            conv_output_size(w, kw, self.stride[1], self.pads[2:4]),
         )
-        if min(self.output_size) < 1:
-            raise ValueError(f"a {kh}×{kw} kernel does not fit a {h}×{w} input with padding {padding}")
         positions = self.output_size[0] * self.output_size[1]
         fan_in = in_channels * kh * kw
         self.weight = nn.Parameter(torch.empty(positions, out_channels, fan_in))
@@ -109,15 +123,17 @@ class LocallyConnected2d(nn.Module):
             nn.init.uniform_(self.bias, -bound, bound)
 
     def forward(self, x: Tensor) -> Tensor:
-        n, c, h, w = x.shape
-        if (c, h, w) != (self.in_channels, *self.input_size):
-            raise ValueError(
-                f"LocallyConnected2d was built for input ({self.in_channels}, {self.input_size[0]}, {self.input_size[1]}) "
-                f"and got ({c}, {h}, {w})"
+        built = (self.in_channels, *self.input_size)
+        if x.ndim != 4 or tuple(x.shape[1:]) != built:
+            raise CnnlabError(
+                f"LocallyConnected2d was built for (N, {built[0]}, {built[1]}, {built[2]}) input and got shape "
+                f"{tuple(x.shape)}; add a batch axis with x[None] or build the layer for this input size"
             )
+        n, c, h, w = x.shape
         top, bottom, left, right = self.pads
         (kh, kw), (sh, sw), (oh, ow) = self.kernel_size, self.stride, self.output_size
-        x = F.pad(x, (left, right, top, bottom))
+        mode = "constant" if self.padding_mode == "zeros" else self.padding_mode
+        x = F.pad(x, (left, right, top, bottom), mode=mode) if any(self.pads) else x
         windows = x.unfold(2, kh, sh).unfold(3, kw, sw)  # (N, I, H', W', kh, kw): a view, nothing copied
         cols = windows.permute(2, 3, 0, 1, 4, 5).reshape(oh * ow, n, c * kh * kw)  # (H'·W', N, I·kh·kw): one copy
         out = _ContiguousGrad.apply(
@@ -129,8 +145,11 @@ class LocallyConnected2d(nn.Module):
     @classmethod
     def from_conv(cls, conv: nn.Conv2d, input_size: tuple[int, int]) -> LocallyConnected2d:
         """The locally connected layer holding ``conv``'s filter at every position (weight sharing undone)."""
-        if conv.groups != 1 or conv.dilation != (1, 1) or isinstance(conv.padding, str):
-            raise ValueError("from_conv needs a Conv2d with groups=1, dilation=1 and numeric padding")
+        if conv.groups != 1 or conv.dilation != (1, 1):
+            raise CnnlabError(
+                f"from_conv needs a Conv2d with groups=1 and dilation=1, got groups={conv.groups}, "
+                f"dilation={conv.dilation}"
+            )
         layer = cls(
             conv.in_channels,
             conv.out_channels,
@@ -139,6 +158,7 @@ class LocallyConnected2d(nn.Module):
             conv.stride,
             conv.padding,
             conv.bias is not None,
+            conv.padding_mode,
         )
         with torch.no_grad():
             layer.weight.copy_(conv.weight.reshape(conv.out_channels, -1).expand_as(layer.weight))
@@ -149,5 +169,6 @@ class LocallyConnected2d(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"{self.in_channels}, {self.out_channels}, input_size={self.input_size}, kernel_size={self.kernel_size}, "
-            f"stride={self.stride}, pads={self.pads}, output_size={self.output_size}, bias={self.bias is not None}"
+            f"stride={self.stride}, pads={self.pads}, output_size={self.output_size}, bias={self.bias is not None}, "
+            f"padding_mode={self.padding_mode!r}"
         )

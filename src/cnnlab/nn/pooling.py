@@ -5,6 +5,8 @@ an input of H (with P zeros of padding on each side):
 
     H' = floor((H + 2P − F) / S) + 1        e.g. F = 2, S = 2: 28 -> 14;  F = 3, S = 2: 13 -> 6
 
+(``ceil_mode`` rounds up, as GoogLeNet's pools do: F = 3, S = 2: 112 -> 56.)
+
 Max and average pooling are torch's own (``nn.MaxPool2d``, ``nn.AvgPool2d``), and so is
 LP-pooling (``nn.LPPool2d``: (Σ xᵖ)^(1/p) over the window; p = 1 is sum pooling, p → ∞ max).
 Stochastic pooling (Zeiler & Fergus 2013), which torch lacks, is here.
@@ -16,12 +18,26 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from cnnlab.nn.locally_connected import conv_output_size
+from cnnlab.conv.shapes import conv_output_size
+from cnnlab.errors import CnnlabError
+
+POOLS = ("max", "avg", "lp", "stochastic")
 
 
-def pool_output_size(size: int, extent: int, stride: int | None = None, padding: int = 0) -> int:
-    """The output size of a pooling layer: floor((H + 2P − F) / S) + 1 (stride defaults to F)."""
-    return conv_output_size(size, extent, stride or extent, 2 * padding)
+def pool_output_size(
+    size: int, extent: int, stride: int | None = None, padding: int | tuple[int, int] = 0, ceil_mode: bool = False
+) -> int:
+    """The output size of a pooling layer: floor((H + 2P − F) / S) + 1, P per side (stride
+    defaults to F; ``ceil_mode`` rounds up, as torch's pools do). A window that does not fit
+    is an error."""
+    return conv_output_size(size, extent, extent if stride is None else stride, padding, ceil_mode=ceil_mode)
+
+
+def _window(extent, stride) -> tuple[int, int]:
+    for name, v in (("extent", extent), ("stride", stride)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+            raise CnnlabError(f"pooling {name} must be an integer of at least 1, got {v!r}")
+    return extent, extent if stride is None else stride
 
 
 class StochasticPool2d(nn.Module):
@@ -33,10 +49,13 @@ class StochasticPool2d(nn.Module):
 
     def __init__(self, extent: int = 2, stride: int | None = None) -> None:
         super().__init__()
-        self.extent = extent
-        self.stride = stride or extent
+        self.extent, self.stride = _window(extent, stride)
 
     def forward(self, x: Tensor) -> Tensor:
+        if x.ndim != 4:
+            raise CnnlabError(
+                f"StochasticPool2d takes (N, C, H, W) input, got shape {tuple(x.shape)}; add axes with x[None]"
+            )
         n, c, h, w = x.shape
         oh, ow = pool_output_size(h, self.extent, self.stride), pool_output_size(w, self.extent, self.stride)
         windows = F.unfold(x.reshape(n * c, 1, h, w), self.extent, stride=self.stride)  # (N·C, F², H'·W')
@@ -58,13 +77,13 @@ class StochasticPool2d(nn.Module):
 
 def make_pool(kind: str, extent: int = 2, stride: int | None = None, p: float = 2.0) -> nn.Module:
     """A pooling layer by name: max, avg, lp (with ``p``) or stochastic."""
-    stride = stride or extent
+    if kind not in POOLS:
+        raise CnnlabError(f"unknown pooling {kind!r}; use {', '.join(POOLS)}")
+    extent, stride = _window(extent, stride)
     if kind == "max":
         return nn.MaxPool2d(extent, stride)
     if kind == "avg":
         return nn.AvgPool2d(extent, stride)
     if kind == "lp":
         return nn.LPPool2d(p, extent, stride)
-    if kind == "stochastic":
-        return StochasticPool2d(extent, stride)
-    raise ValueError(f"unknown pooling {kind!r}; use max, avg, lp or stochastic")
+    return StochasticPool2d(extent, stride)

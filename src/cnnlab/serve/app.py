@@ -3,9 +3,13 @@
     GET  /                      the page
     POST /api/predict           body: PNG bytes (Content-Type: image/png); ?activations=1
     POST /api/unit              body: PNG bytes; ?layer=C1&channel=0&y=3&x=4
-    GET  /api/model             layer list and size table
-    GET  /api/curves            the run's per-epoch metrics
-    GET  /api/sample?index=N    MNIST test image N as PNG (its label in X-Label)
+    GET  /api/model             layer list, input pipeline and size table
+    GET  /api/curves            the run's per-epoch metrics, planned epochs, label smoothing
+    GET  /api/status            "training, epoch k of n" or "finished"; a version that grows
+                                with every checkpoint that lands (the page polls it)
+    GET  /api/filters           the first convolution's weights (base64 float32)
+    GET  /api/mistakes          test images the run gets wrong, most confident first
+    GET  /api/sample?index=N    test image N as PNG (its label in X-Label)
     GET  /static/..., /viz/...  the page's files; `cnnlab viz report` output
 
 Every error is a 4xx with one line of JSON, ``{"error": "..."}``; the server keeps serving.
@@ -24,11 +28,12 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cnnlab.errors import CnnlabError
-from cnnlab.serve.digit import MAX_PIXELS, BadImage, decode_png, encode_png, to_mnist
+from cnnlab.serve.digit import MAX_PIXELS, BadImage, decode_png, encode_png, to_native
 from cnnlab.serve.inspector import Inspector
 
 STATIC = Path(__file__).parent / "static"
 MAX_BODY = 2 * 1024 * 1024  # bytes
+DRAIN_LIMIT = 64 * 1024 * 1024  # an over-limit body is read and discarded up to this many bytes
 
 
 def as_json(result: dict) -> Response:
@@ -41,21 +46,38 @@ def error(status: int, message: str) -> JSONResponse:
 
 
 async def read_png(request: Request, max_body: int) -> bytes:
-    """The request body, refused early when it is not a PNG or too large."""
+    """The request body, refused early when it is not a PNG or too large.
+
+    A refused body is still read and thrown away (up to ``DRAIN_LIMIT``) before the answer:
+    clients that send the whole body before they read (Python's urllib) would otherwise see
+    the connection reset instead of the 413 (issue 14)."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype != "image/png":
         shown = ctype or "none"
+        await _drain(request, 0)
         raise BadImage(415, f"Content-Type is {shown}; send the raw PNG bytes with Content-Type: image/png")
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_body:
+        await _drain(request, 0)
         raise BadImage(413, f"body of {int(declared):,} bytes is over the {max_body:,}-byte limit")
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > max_body:
+            await _drain(request, size)
             raise BadImage(413, f"body is over the {max_body:,}-byte limit")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def _drain(request: Request, seen: int) -> None:
+    """Read and discard the rest of the body, up to DRAIN_LIMIT bytes in all."""
+    if seen > DRAIN_LIMIT:
+        return
+    async for chunk in request.stream():
+        seen += len(chunk)
+        if seen > DRAIN_LIMIT:
+            return
 
 
 def create_app(inspector: Inspector, max_body: int = MAX_BODY, max_pixels: int = MAX_PIXELS) -> FastAPI:
@@ -85,7 +107,8 @@ def create_app(inspector: Inspector, max_body: int = MAX_BODY, max_pixels: int =
 
     async def image_of(request: Request):
         data = await read_png(request, max_body)
-        return to_mnist(decode_png(data, max_pixels))
+        pipe = inspector.pipeline
+        return to_native(decode_png(data, max_pixels, rgb=pipe.native[0] == 3), pipe.native, pipe.digits)
 
     @app.post("/api/predict")
     async def predict(request: Request, activations: bool = False):
@@ -103,24 +126,23 @@ def create_app(inspector: Inspector, max_body: int = MAX_BODY, max_pixels: int =
 
     @app.get("/api/curves")
     async def curves():
-        return {"epochs": inspector.curves()}
+        return as_json(await run_in_threadpool(inspector.curves))
 
-    test_set = []  # loaded on first use
+    @app.get("/api/status")
+    async def status():
+        return as_json(await run_in_threadpool(inspector.status))
 
-    def test_images():
-        if not test_set:
-            from cnnlab.data import load_dataset
+    @app.get("/api/filters")
+    async def filters():
+        return as_json(await run_in_threadpool(inspector.first_filters) or {"layer": None})
 
-            test_set.append(load_dataset(inspector.subject.dataset, inspector.subject.data_dir, quiet=True)[1])
-        return test_set[0]
+    @app.get("/api/mistakes")
+    async def mistakes(limit: int = 60):
+        return as_json(await run_in_threadpool(inspector.mistakes, max(0, min(limit, 500))))
 
     @app.get("/api/sample")
     async def sample(index: int = 0):
-        test = await run_in_threadpool(test_images)
-        if not 0 <= index < len(test):
-            return error(400, f"index {index} is out of range; the test set has {len(test)} images (0-{len(test) - 1})")
-        img = test.images[index, 0].numpy() / 255.0
-        label = int(test.labels[index])
+        img, label = await run_in_threadpool(inspector.test_images.native, index)
         return Response(encode_png(img), media_type="image/png", headers={"X-Label": str(label)})
 
     @app.get("/")

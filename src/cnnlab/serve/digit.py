@@ -29,8 +29,9 @@ class BadImage(ValueError):
         self.status = status
 
 
-def decode_png(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """PNG bytes -> (H, W) float32 grey levels in [0, 1]; transparent pixels count as background."""
+def decode_png(data: bytes, max_pixels: int = MAX_PIXELS, rgb: bool = False) -> np.ndarray:
+    """PNG bytes -> (H, W) float32 grey levels in [0, 1] (``rgb``: (3, H, W) colours);
+    transparent pixels count as background."""
     if not data:
         raise BadImage(400, "empty body: send the PNG file's bytes")
     try:
@@ -51,6 +52,9 @@ def decode_png(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
         raise BadImage(400, f"the body is not a readable PNG image ({type(e).__name__})") from None
     except (OSError, SyntaxError, ValueError) as e:
         raise BadImage(400, f"the PNG is damaged or truncated ({e})") from None
+    if rgb:
+        colours = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0  # (H, W, 3)
+        return np.ascontiguousarray(colours.transpose(2, 0, 1))  # (3, H, W)
     if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
         rgba = im.convert("RGBA")
         alpha = np.asarray(rgba, dtype=np.float32)[..., 3] / 255.0  # (H, W)
@@ -90,8 +94,33 @@ def to_mnist(grey: np.ndarray) -> np.ndarray:
     return out
 
 
+def to_native(img: np.ndarray, native: tuple[int, int, int], digits: bool) -> np.ndarray:
+    """A decoded image -> the dataset's own image shape: MNIST's centring for digit datasets,
+    a plain resize for others. (H, W) grey or (3, H, W) in; (H, W) or (C, H, W) out."""
+    c, h, w = native
+    if digits:
+        grey = to_mnist(img if img.ndim == 2 else img.mean(0))  # (28, 28)
+        if (h, w) == grey.shape:
+            return grey
+        return _resize(grey, h, w)
+    if img.ndim == 2:
+        img = np.repeat(img[None], c, 0)  # grey drawing into an RGB dataset
+    if img.shape[1:] == (h, w):
+        return img.astype(np.float32)
+    return np.stack([_resize(ch, h, w) for ch in img])  # (C, h, w)
+
+
+def _resize(img: np.ndarray, h: int, w: int) -> np.ndarray:
+    im = Image.fromarray(img.astype(np.float32), mode="F").resize((w, h), Image.Resampling.BILINEAR)
+    return np.clip(np.asarray(im, dtype=np.float32), 0.0, 1.0)
+
+
 def encode_png(img: np.ndarray) -> bytes:
-    """(H, W) in [0, 1] -> PNG bytes (8-bit grey)."""
+    """(H, W) grey or (3, H, W) colour in [0, 1] -> PNG bytes (8-bit)."""
     buf = io.BytesIO()
-    Image.fromarray(np.clip(np.round(img * 255), 0, 255).astype(np.uint8), mode="L").save(buf, format="PNG")
+    pixels = np.clip(np.round(img * 255), 0, 255).astype(np.uint8)
+    if pixels.ndim == 3:
+        Image.fromarray(np.ascontiguousarray(pixels.transpose(1, 2, 0)), mode="RGB").save(buf, format="PNG")
+    else:
+        Image.fromarray(pixels, mode="L").save(buf, format="PNG")
     return buf.getvalue()

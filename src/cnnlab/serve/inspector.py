@@ -9,9 +9,10 @@ is what people mean by a layer's activations. The unit arithmetic shows both sid
 
 from __future__ import annotations
 
-import json
+import base64
 import math
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,17 +23,19 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cnnlab.errors import CnnlabError
-from cnnlab.runs import RunDir, Subject, resolve
+from cnnlab.serve.run_source import ServedRun, open_run, read_metrics
 from cnnlab.viz.layers import check_channel, get_layer
 
-SERVABLE = ("mnist", "fashion-mnist")
-DIGITS = 3  # decimals kept in JSON activations: 8-bit displays need no more
+DIGITS = 3  # decimals kept in JSON numbers shown as text
+RELOAD_EVERY = 1.0  # seconds between looks at the run folder for new weights
+MISTAKES_SHOWN = 60  # misclassified test images sent to the page
 
 
 @dataclass
 class Pass:
     """One forward pass: logits and each top-level layer's input and output."""
 
+    x: Tensor  # (1, C, H, W) the model's input
     logits: Tensor  # (1, K)
     inputs: dict[str, Tensor]
     outputs: dict[str, Tensor]
@@ -71,31 +74,74 @@ def _rounded(t: Tensor) -> list:
     return np.round(t.detach().float().cpu().numpy(), DIGITS).tolist()
 
 
+def packed(t: Tensor) -> str:
+    """A tensor as base64 little-endian float32, row-major: ~10× faster to encode and parse
+    than a JSON list of numbers (``np.frombuffer(base64.b64decode(s), "<f4")`` reads it)."""
+    return base64.b64encode(t.detach().float().cpu().contiguous().numpy().astype("<f4").tobytes()).decode()
+
+
+def unit_name(layer: str, shape: list[int], index: int) -> str:
+    """Flat input index -> "S4 map 8 (1, 0)" for a (C, H, W) layer, "F5 unit 17" otherwise."""
+    if len(shape) == 3:
+        c, h, w = shape
+        m, r = divmod(index, h * w)
+        return f"{layer} map {m} ({r // w}, {r % w})"
+    return f"{layer} unit {index}"
+
+
 class Inspector:
-    """A trained MNIST-like run, ready to answer the page's questions (thread-safe)."""
+    """A trained run (or one still training), ready to answer the page's questions (thread-safe)."""
 
     def __init__(self, run_dir: str | Path, viz_dir: Path | None = None) -> None:
-        self.run_dir = Path(run_dir)
-        if not self.run_dir.is_dir():
-            raise CnnlabError(f"run folder {run_dir} does not exist; pass the --out folder of a `cnnlab train` run")
-        subject: Subject = resolve(str(run_dir), device="cpu")
-        if subject.dataset not in SERVABLE or subject.input_shape[0] != 1:
-            raise CnnlabError(
-                f"{run_dir} was trained on {subject.dataset} ({'×'.join(map(str, subject.input_shape))}); "
-                "cnnlab serve draws 28×28 grey digits: serve an mnist or fashion-mnist run"
-            )
-        self.subject = subject
-        self.model = subject.model.eval()
-        self.mean, self.std = subject.mean[0], subject.std[0]
-        self.classes = list(subject.classes or [str(i) for i in range(10)])
+        self.run: ServedRun = open_run(run_dir)
+        self.run_dir = self.run.path
+        self.model = self.run.model
+        self.pipeline = self.run.pipeline
+        self.input_shape = self.pipeline.model_input  # (C, H, W)
         self.layers = [name for name, _ in self.model.named_children()]
+        if not self.layers:
+            raise CnnlabError(f"{run_dir}: model {self.run.name} has no layers to show")
         self.viz_dir = viz_dir
-        self._lock = threading.Lock()  # hooks are shared state: one pass at a time
+        self._lock = threading.RLock()  # hooks and weights are shared state: one pass at a time
         self._captured: dict[str, dict[str, Tensor]] = {"in": {}, "out": {}}
         for name in self.layers:
             get_layer(self.model, name).register_forward_hook(self._hook(name))
         self._fields = self._receptive_fields()
         self._model_info: dict[str, Any] | None = None
+        self.version = 0  # counts the weights loaded since start (a new checkpoint: +1)
+        self._stamp = self.run.weights_stamp()
+        self._checked = time.monotonic()
+        from cnnlab.serve.testset import TestImages
+
+        self.test_images = TestImages(self.run)
+        if not self.pipeline.digits and self.test_images.classes():  # CIFAR, image trees: names from the data
+            self.run.classes = list(self.test_images.classes())
+        self._mistakes: tuple[int, list] | None = None
+
+    @property
+    def classes(self) -> list[str]:
+        return self.run.classes
+
+    # -- a run still training: new weights as checkpoints land ------------------
+    def refresh(self) -> bool:
+        """Load newer weights if the run folder has them (looked at once a second); True if it did."""
+        now = time.monotonic()
+        if now - self._checked < RELOAD_EVERY:
+            return False
+        self._checked = now
+        stamp = self.run.weights_stamp()
+        if stamp == self._stamp:
+            return False
+        with self._lock:
+            self.run.reload_weights()
+            self._stamp = stamp
+            self.version += 1
+            self._model_info = None
+        return True
+
+    def status(self) -> dict[str, Any]:
+        self.refresh()
+        return {**self.run.training_state(), "version": self.version, "weights": self.run.weights_file}
 
     # -- forward -------------------------------------------------------------
     def _hook(self, name: str):
@@ -106,26 +152,31 @@ class Inspector:
         return hook
 
     def tensor(self, img: np.ndarray) -> Tensor:
-        """(28, 28) in [0, 1] -> (1, *input_shape) as the run was trained (normalized, resized)."""
-        return self.subject.preprocess(torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32))[None])
+        """The dataset's own image ((H, W) or (C, H, W) in [0, 1]) -> (1, C, H, W) model input."""
+        return self.pipeline.tensor(img)
 
     def forward(self, img: np.ndarray) -> Pass:
         x = self.tensor(img)
         with self._lock, torch.inference_mode():
             self._captured = {"in": {}, "out": {}}
             logits = self.model(x)
-            return Pass(logits, dict(self._captured["in"]), dict(self._captured["out"]))
+            return Pass(x, logits, dict(self._captured["in"]), dict(self._captured["out"]))
 
     def predict(self, img: np.ndarray, activations: bool = False) -> dict[str, Any]:
+        self.refresh()
         p = self.forward(img)
-        probs = torch.softmax(p.logits[0].float(), 0)
+        logits = p.logits[0].float()
+        probs = torch.softmax(logits, 0)
         result: dict[str, Any] = {
             "prediction": int(probs.argmax()),
             "label": self.classes[int(probs.argmax())],
             "probabilities": [round(float(v), 6) for v in probs],
+            "logits": [round(float(v), 6) for v in logits],
+            "version": self.version,
         }
         if activations:
-            result["input"] = _rounded(self.tensor(img)[0, 0])
+            x = p.x[0]  # (C, H, W)
+            result["input"] = {"shape": list(x.shape), "data": packed(x)}
             layers = []
             for i, name in enumerate(self.layers):
                 if name not in p.outputs or not isinstance(p.outputs[name], Tensor):
@@ -137,7 +188,7 @@ class Inspector:
                         "shape": list(a.shape),
                         "min": round(float(a.min()), DIGITS),
                         "max": round(float(a.max()), DIGITS),
-                        "data": _rounded(a.flatten()),
+                        "data": packed(a),
                     }
                 )
             result["layers"] = layers
@@ -150,13 +201,17 @@ class Inspector:
         arithmetic that produced its value, and the visualization files made for it."""
         if layer not in self.layers:
             raise CnnlabError(f"no layer {layer!r}; the page's layers are {', '.join(self.layers)}")
+        self.refresh()
         module = get_layer(self.model, layer)
         p = self.forward(img)
         out = p.outputs[layer]  # (1, C, H, W) or (1, F)
         check_channel(layer, out, channel)
         if out.ndim == 4 and not (0 <= y < out.shape[2] and 0 <= x < out.shape[3]):
             raise CnnlabError(f"position ({y}, {x}) is outside {layer}'s {out.shape[2]}×{out.shape[3]} maps")
-        shown = p.shown(self.layers, self.layers.index(layer))
+        i = self.layers.index(layer)
+        shown = p.shown(self.layers, i)
+        before = self.layers[i - 1] if i > 0 else "input"
+        before_shape = list(p.shown(self.layers, i - 1)[0].shape) if i > 0 else list(self.input_shape)
         at = (0, channel, y, x) if out.ndim == 4 else (0, channel)
         info: dict[str, Any] = {
             "layer": layer,
@@ -166,6 +221,9 @@ class Inspector:
             "x": x,
             "output": round(float(out[at]), 6),
             "activation": round(float(shown[at]), 6),
+            "last": i == len(self.layers) - 1,
+            "input_layer": before,
+            "input_layer_shape": before_shape,
             "receptive_field": self._box(layer, y, x) if out.ndim == 4 else None,
             "images": self._viz_images(layer, channel),
         }
@@ -173,30 +231,17 @@ class Inspector:
         conv, pool = _conv_spec(module), _pool_spec(module)
         if conv is not None and inp is not None and inp.ndim == 4:
             info.update(self._conv_arithmetic(inp[0], conv, channel, y, x))
+            info["output_map"] = {"shape": list(out.shape[2:]), "data": packed(out[0, channel])}
         elif pool is not None and inp is not None and inp.ndim == 4:
-            op, k, s, pad = pool
-            padded = F.pad(inp[0], (pad[1], pad[1], pad[0], pad[0]), value=-math.inf if op == "max" else 0.0)
-            window = padded[channel, y * s[0] : y * s[0] + k[0], x * s[1] : x * s[1] + k[1]]
-            info.update({"kind": "pool", "op": op, "window": _rounded(window)})
+            info.update(self._pool_arithmetic(inp[0], pool, channel, y, x))
         elif isinstance(module, nn.Linear) and inp is not None:
-            v = inp[0].flatten()
-            w, b = module.weight[channel], module.bias[channel] if module.bias is not None else torch.zeros(())
-            terms = w * v
-            top = terms.abs().argsort(descending=True)[:8]
-            info.update(
-                {
-                    "kind": "linear",
-                    "inputs": v.numel(),
-                    "sum": round(float(terms.sum()), 6),
-                    "bias": round(float(b), 6),
-                    "top_terms": [
-                        {"index": int(i), "input": round(float(v[i]), 4), "weight": round(float(w[i]), 4)} for i in top
-                    ],
-                    "weights": _rounded(w),
-                }
-            )
+            info.update(self._linear_arithmetic(inp[0].flatten(), module, channel, before, before_shape))
         else:
             info["kind"] = "other"
+        if info["last"]:
+            logits = p.logits[0].float()
+            info["logits"] = [round(float(v), 6) for v in logits]
+            info["probabilities"] = [round(float(v), 6) for v in torch.softmax(logits, 0)]
         return info
 
     def _conv_arithmetic(self, inp: Tensor, conv, c: int, y: int, x: int) -> dict[str, Any]:
@@ -206,66 +251,132 @@ class Inspector:
         g = c // (weight.shape[0] // groups)
         padded = F.pad(inp, (pad[1], pad[1], pad[0], pad[0]))  # (C_in, H + 2p, W + 2p)
         y0, x0 = y * stride[0], x * stride[1]
+        maps = slice(g * per_group, (g + 1) * per_group)
         patch = padded[
-            g * per_group : (g + 1) * per_group,
+            maps,
             y0 : y0 + dil[0] * (kh - 1) + 1 : dil[0],
             x0 : x0 + dil[1] * (kw - 1) + 1 : dil[1],
         ]  # (C_in/groups, kh, kw)
         w = weight[c]  # (C_in/groups, kh, kw)
         per_channel = (patch * w).sum((1, 2))
         b = float(bias[c]) if bias is not None else 0.0
+        # the input maps this unit reads: all of its group, less those its kernel is zero on
+        # (LeNet-5 1998's Table I connects each C3 map to only some S2 maps)
+        feeds = [g * per_group + k for k in range(per_group) if bool(w[k].ne(0).any())]
         return {
             "kind": "conv",
             "kernel": _rounded(w),
+            "kernel_data": packed(w),
             "patch": _rounded(patch),
             "per_channel": [round(float(v), 6) for v in per_channel],
             "bias": round(b, 6),
             "sum": round(float(per_channel.sum()) + b, 6),
             "stride": list(stride),
             "padding": list(pad),
+            "dilation": list(dil),
+            "feeds": feeds,
+            "input_maps": {"shape": list(inp[maps].shape), "first": g * per_group, "data": packed(inp[maps])},
+        }
+
+    def _pool_arithmetic(self, inp: Tensor, pool, c: int, y: int, x: int) -> dict[str, Any]:
+        op, k, s, pad = pool
+        padded = F.pad(inp[c], (pad[1], pad[1], pad[0], pad[0]), value=-math.inf if op == "max" else 0.0)
+        window = padded[y * s[0] : y * s[0] + k[0], x * s[1] : x * s[1] + k[1]]  # (kh, kw)
+        best = int(window.flatten().argmax())
+        return {
+            "kind": "pool",
+            "op": op,
+            "window": _rounded(window),
+            "window_origin": [y * s[0] - pad[0], x * s[1] - pad[1]],  # top-left, in input coordinates
+            "argmax": [best // window.shape[1], best % window.shape[1]],
+            "input_map": {"shape": list(inp.shape[1:]), "data": packed(inp[c])},
+        }
+
+    def _linear_arithmetic(self, v: Tensor, module: nn.Linear, c: int, before: str, shape: list[int]):
+        w = module.weight[c]  # (F_in,)
+        b = module.bias[c] if module.bias is not None else torch.zeros(())
+        terms = w * v
+        top = terms.abs().argsort(descending=True)[:8]
+        layout = shape if math.prod(shape) == v.numel() else [v.numel()]
+        return {
+            "kind": "linear",
+            "inputs": v.numel(),
+            "sum": round(float(terms.sum()), 6),
+            "bias": round(float(b), 6),
+            "top_terms": [
+                {
+                    "index": int(i),
+                    "name": unit_name(before, layout, int(i)),
+                    "input": round(float(v[i]), 4),
+                    "weight": round(float(w[i]), 4),
+                }
+                for i in top
+            ],
+            "weights": _rounded(w),
+            "weights_layout": layout,
         }
 
     def _box(self, layer: str, y: int, x: int):
         field = self._fields.get(layer)
         if field is None:
             return None
-        (y0, y1), (x0, x1) = field.box((y, x), self.subject.input_shape[1:])
+        (y0, y1), (x0, x1) = field.box((y, x), self.input_shape[1:])
         return {"y0": y0, "y1": y1, "x0": x0, "x1": x1, "size": list(field.size)}
 
     def _receptive_fields(self) -> dict:
         from cnnlab.viz.receptive_field import receptive_fields
 
-        return receptive_fields(self.model, self.subject.input_shape, self.layers, spatial_only=True)
+        return receptive_fields(self.model, self.input_shape, self.layers, spatial_only=True)
 
     def _viz_images(self, layer: str, channel: int) -> list[dict[str, str]]:
-        """`cnnlab viz report` files for this unit, if the report was written."""
+        """`cnnlab viz report` files for this unit, those the report wrote."""
         if self.viz_dir is None:
             return []
-        wanted = [(f"examples_{layer}_{channel}.png", "top test images")]
+        wanted = [
+            (f"examples_{layer}_{channel}.png", "top-9 test images for this channel"),
+            (f"features_{layer}_{channel}.png", "optimized input for this channel (gradient ascent)"),
+        ]
         if layer == self.layers[-1]:
-            wanted.append((f"class_{channel}.png", "feature visualization (gradient ascent)"))
+            wanted.append((f"class_{channel}.png", "optimized input for this class (gradient ascent)"))
         if layer == self.layers[0]:
             wanted.append(("filters.png", "all first-layer filters"))
         return [{"url": f"/viz/{f}", "title": t} for f, t in wanted if (self.viz_dir / f).is_file()]
 
     # -- the model as a whole ----------------------------------------------------
+    def first_filters(self) -> dict[str, Any] | None:
+        """The first convolution's weights (O, I, kh, kw): they change most visibly while training."""
+        for name in self.layers:
+            conv = _conv_spec(get_layer(self.model, name))
+            if conv is not None:
+                with self._lock:
+                    w = conv[0].detach()
+                    return {"layer": name, "shape": list(w.shape), "data": packed(w), "version": self.version}
+        return None
+
     def model_info(self) -> dict[str, Any]:
+        self.refresh()
         if self._model_info is None:
             from cnnlab.size import analyze
             from cnnlab.viz.layers import layer_table
 
-            table = {r["name"]: r for r in layer_table(self.model, self.subject.input_shape)}
-            size = analyze(self.model, self.subject.input_shape, name=self.subject.name)
-            summary_file = self.run_dir / "summary.json"
-            summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
+            table = {r["name"]: r for r in layer_table(self.model, self.input_shape)}
+            size = analyze(self.model, self.input_shape, name=self.run.name)
+            summary = self.run.summary()
+            pipe = self.pipeline
             self._model_info = {
-                "name": self.subject.name,
-                "dataset": self.subject.dataset,
+                "name": self.run.name,
+                "dataset": self.run.dataset,
                 "classes": self.classes,
-                "input_shape": list(self.subject.input_shape),
-                "mean": self.mean,
-                "std": self.std,
+                "input_shape": list(self.input_shape),
+                "native_shape": list(pipe.native),
+                "mean": list(pipe.mean),
+                "std": list(pipe.std),
+                "resize": self.run.config.get("resize", 0),
+                "digits": pipe.digits,
+                "label_smoothing": self.run.config.get("label_smoothing", 0.0),
                 "test_accuracy": summary.get("test_accuracy"),
+                "test_images": self.test_images.available(),
+                "test_count": self.test_images.count(),
                 "layers": [
                     {
                         "name": n,
@@ -282,6 +393,28 @@ class Inspector:
             }
         return self._model_info
 
-    def curves(self) -> list[dict[str, Any]]:
+    def curves(self) -> dict[str, Any]:
         keep = ("epoch", "train_loss", "test_loss", "test_accuracy", "test_top5_accuracy", "lr", "train_seconds")
-        return [{k: row[k] for k in keep if k in row} for row in RunDir(self.run_dir).read_metrics()]
+        rows = [{k: row[k] for k in keep if k in row} for row in read_metrics(self.run_dir)]
+        return {
+            "epochs": rows,
+            "epochs_planned": self.run.epochs,
+            "label_smoothing": self.run.config.get("label_smoothing", 0.0),
+        }
+
+    def mistakes(self, limit: int = MISTAKES_SHOWN) -> dict[str, Any]:
+        """The test images the current weights get wrong, most confident first (cached per weights)."""
+        self.refresh()
+        if self._mistakes is None or self._mistakes[0] != self.version:
+            with self._lock:
+                version = self.version
+                found = self.test_images.mistakes(self.model, self.pipeline)
+            self._mistakes = (version, found)
+        version, found = self._mistakes
+        return {
+            "version": version,
+            "count": len(found),
+            "total": self.test_images.count(),
+            "shape": list(self.pipeline.native),
+            "images": found[:limit],
+        }

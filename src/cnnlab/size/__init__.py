@@ -17,8 +17,8 @@ import math
 
 from torch import nn
 
+import cnnlab.size.rules as rules
 from cnnlab.errors import CnnlabError
-from cnnlab.size import rules
 from cnnlab.size.report import CONV_TYPES, FC_TYPES, SizeReport
 from cnnlab.size.trace import trace
 

@@ -21,7 +21,8 @@ import torch
 from torch import nn
 
 from cnnlab.models.lenet1998 import PartialConv2d, RBFOutput, Subsampling2d
-from cnnlab.nn import LocallyConnected2d, StochasticPool2d
+from cnnlab.nn.locally_connected import LocallyConnected2d
+from cnnlab.nn.pooling import StochasticPool2d
 
 # aten ops that are layers of their own (the rest fold into the layer they follow)
 CONV_OPS = {"convolution"}
@@ -115,13 +116,26 @@ def op_macs(op: str, args: tuple, out: torch.Tensor) -> int:
     return 0
 
 
+ADAPTIVE_MODULES = tuple(m for m in POOL_MODULES if m.__name__.startswith("Adaptive"))
+
+
 def pool_window(module: nn.Module | None, in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> int:
-    """F² (the window size) of a pooling layer; for adaptive pools, the input/output ratio."""
+    """F² (the window size) of a pooling layer (for an adaptive pool see ``adaptive_connections``)."""
     kernel = getattr(module, "kernel_size", None) or getattr(module, "extent", None)
-    if kernel is not None and not isinstance(module, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
-        nd = len(out_shape) - 1
-        return math.prod(kernel) if isinstance(kernel, tuple) else kernel**nd
-    return math.prod(math.ceil(i / o) for i, o in zip(in_shape[1:], out_shape[1:]))
+    nd = len(out_shape) - 1
+    return math.prod(kernel) if isinstance(kernel, tuple) else kernel**nd
+
+
+def adaptive_connections(in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> int:
+    """Connections of an adaptive pool: output i of an axis pools inputs
+    floor(i·n/m) … ceil((i+1)·n/m) − 1 (torch's rule), so windows differ in size and may
+    overlap; summed over every unit (7 -> 4: windows of 2, 3, 3, 2)."""
+    leading = math.prod(out_shape[:1])  # channels
+    per_axis = [
+        sum(math.ceil((i + 1) * n / m) - math.floor(i * n / m) for i in range(m))
+        for n, m in zip(in_shape[1:], out_shape[1:])
+    ]
+    return leading * math.prod(per_axis)
 
 
 def module_connections(
@@ -138,6 +152,8 @@ def module_connections(
     if kind == "subsampling":  # the paper's S layers: 4 inputs (+ the bias) per unit
         return units * (4 + (1 if count_bias else 0))
     if kind == "pooling":
+        if isinstance(module, ADAPTIVE_MODULES):
+            return adaptive_connections(in_shape, out_shape)
         return units * pool_window(module, in_shape, out_shape)
     if kind == "RBF":
         return module.centres.numel()
@@ -148,5 +164,5 @@ def op_connections(kind: str, in_shape, out_shape, macs: int, has_bias: bool, wi
     """Connections of a functional layer op (no module of its own), per example."""
     units = math.prod(out_shape)
     if kind == "pooling":
-        return units * (window or pool_window(None, in_shape, out_shape))
+        return units * window if window else adaptive_connections(in_shape, out_shape)
     return macs + (units if has_bias and count_bias else 0)

@@ -24,7 +24,8 @@ from torch import Tensor, nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-from cnnlab.size import rules
+import cnnlab.size.rules as rules
+from cnnlab.nn.meta import stand_in_input, stand_in_state
 
 
 @dataclass
@@ -63,6 +64,8 @@ class _Tracer(TorchDispatchMode):
         self.live = 0
         self.peak = 0
         self.refs: dict[int, list] = {}  # storage key -> [bytes, live tensor count]
+        self.derived: dict[int, dict[str, int]] = {}  # id(tensor computed from weights alone) -> those weights
+        self.keep: list[Tensor] = []  # keeps those tensors alive, so their ids stay unique
 
     # -- module stack -----------------------------------------------------------------
     def push(self, module: nn.Module, inputs) -> None:
@@ -73,7 +76,7 @@ class _Tracer(TorchDispatchMode):
         if kind is not None and not any(r is not None for _, _, r in self.stack):  # outermost layer module wins
             label = name if self.calls[name] == 1 else f"{name} (call {self.calls[name]})"
             x = next((t for t in tree_flatten(inputs)[0] if isinstance(t, Tensor)), None)
-            row = Row(label, kind, module, in_shape=tuple(x.shape[1:]) if x is not None else ())
+            row = Row(label, kind, module, in_shape=per_example(tuple(x.shape), self.batch) if x is not None else ())
             self._open(row)
         self.stack.append((name, module, row))
 
@@ -82,7 +85,7 @@ class _Tracer(TorchDispatchMode):
         if row is not None:
             y = next((t for t in tree_flatten(output)[0] if isinstance(t, Tensor)), None)
             if y is not None:
-                row.out_shape = tuple(y.shape[1:])
+                row.out_shape = per_example(tuple(y.shape), self.batch)
             row.live_bytes = self.live
 
     def _open(self, row: Row) -> None:
@@ -102,47 +105,72 @@ class _Tracer(TorchDispatchMode):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
         op = func.__name__.split(".")[0]
+        inputs = [t for t in tree_flatten((args, kwargs))[0] if isinstance(t, Tensor)]
+        weights = [self.weight_of(t) for t in inputs]  # the parameters each input is (a view of)
+        used = {name: numel for names in weights if names for name, numel in names.items()}
+        activations = [t for t, names in zip(inputs, weights) if not names]
+        kind = rules.op_type(op)
+        if kind is None and used and not activations:
+            # an op on weights alone (F.linear's transpose, a view, a cast): the weights belong
+            # to the op that uses its result, so carry them to that op
+            for t in tree_flatten(out)[0]:
+                if isinstance(t, Tensor):
+                    self.derived[id(t)] = used
+                    self.keep.append(t)
+            return out
         if op in ("detach", "alias", "lift_fresh"):
             return out
         layer = self.current_layer()
-        kind = rules.op_type(op)
         if layer is None and kind is not None:  # a functional layer op: a row of its own
-            owner = self.stack[-1][0] if self.stack else "(model)"
-            x = next((t for t in tree_flatten(args)[0] if isinstance(t, Tensor)), None)
-            layer = Row(
-                f"{owner}.{op}" if owner != "(model)" else f"(model).{op}",
-                "fully connected" if kind == "matmul" else kind,
-                in_shape=tuple(x.shape[1:]) if x is not None else (),
-            )
-            layer.has_bias = (op == "convolution" and args[2] is not None) or op in ("addmm", "baddbmm", "addmv")
-            if kind == "pooling" and op.startswith(("max_pool", "avg_pool")) and len(args) > 1:
-                layer.window = math.prod(args[1])
-            self._open(layer)
+            layer = self._functional_row(op, kind, args, activations)
         target = layer if layer is not None else (self.rows[-1] if self.rows else None)
         if target is not None and layer is not None:
             target.macs += rules.op_macs(op, args, out) if kind else 0
             first = next((t for t in tree_flatten(out)[0] if isinstance(t, Tensor)), None)
             if layer.module is None and first is not None and kind is not None:
-                layer.out_shape = tuple(first.shape[1:])
+                layer.out_shape = per_example(tuple(first.shape), self.batch)
         if target is None:
             self.pending_ops.append(op)
         else:
             target.ops.append(op)
-        for t in tree_flatten((args, kwargs))[0]:
-            name = self.params.get(id(t)) if isinstance(t, Tensor) else None
-            if name is None:
-                continue
+        for name, numel in used.items():
             bucket = target.params if target is not None else self.pending_params
             if name in self.seen_params:
                 if target is not None and name not in target.params:
-                    target.shared[name] = t.numel()
+                    target.shared[name] = numel
             else:
                 self.seen_params.add(name)
-                bucket[name] = t.numel()
+                bucket[name] = numel
+            if target is not None and target.module is None and name.endswith("bias") and kind is None:
+                target.has_bias = True  # a bias added by its own op (mm, then add)
         self._track_outputs(out, args)
         if target is not None and layer is not None:
             target.live_bytes = max(target.live_bytes, self.live)
         return out
+
+    def weight_of(self, t: Tensor) -> dict[str, int] | None:
+        name = self.params.get(id(t))
+        return {name: t.numel()} if name is not None else self.derived.get(id(t))
+
+    def _functional_row(self, op: str, kind: str, args: tuple, activations: list[Tensor]) -> Row:
+        """A row for a layer op with no layer module around it (``F.conv2d``, ``x @ W``, the
+        products inside attention or an LSTM cell), named by its owner and kind, with
+        ``(call N)`` for repeats."""
+        owner = self.stack[-1][0] if self.stack else "(model)"
+        label = f"{owner}.{kind if kind in ('conv', 'matmul') else op}"
+        self.calls[label] = self.calls.get(label, 0) + 1
+        name = label if self.calls[label] == 1 else f"{label} (call {self.calls[label]})"
+        x = activations[0] if activations else None
+        row = Row(
+            name,
+            "fully connected" if kind == "matmul" else kind,
+            in_shape=per_example(tuple(x.shape), self.batch) if x is not None else (),
+        )
+        row.has_bias = (op == "convolution" and args[2] is not None) or op in ("addmm", "baddbmm", "addmv")
+        if kind == "pooling" and op.startswith(("max_pool", "avg_pool")) and len(args) > 1:
+            row.window = math.prod(args[1])
+        self._open(row)
+        return row
 
     def _track_outputs(self, out, args) -> None:
         inputs = {_storage_key(t) for t in tree_flatten(args)[0] if isinstance(t, Tensor) and t.layout == torch.strided}
@@ -168,24 +196,6 @@ class _Tracer(TorchDispatchMode):
         if entry[1] == 0:
             self.live -= entry[0]
             del self.refs[key]
-
-
-def _meta_state(model: nn.Module, device: str) -> tuple[dict[str, Tensor], dict[int, str]]:
-    """Stand-ins for every parameter and buffer on ``device`` (no copies of the data)."""
-    state, ids = {}, {}
-    for name, p in model.named_parameters(remove_duplicate=False):
-        t = torch.empty_like(p, device=device).requires_grad_(p.requires_grad)
-        state[name] = t
-    for name, b in model.named_buffers(remove_duplicate=False):
-        state[name] = torch.zeros_like(b, device=device) if device != "meta" else torch.empty_like(b, device=device)
-    # shared parameters (the same tensor under two names) must stay one tensor
-    first: dict[int, Tensor] = {}
-    for name, p in model.named_parameters(remove_duplicate=False):
-        state[name] = first.setdefault(id(p), state[name])
-    canonical = {id(p): n for n, p in model.named_parameters()}
-    for name, p in model.named_parameters(remove_duplicate=False):
-        ids[id(state[name])] = canonical[id(p)]
-    return state, ids
 
 
 def trace(
@@ -219,9 +229,9 @@ def _run(model: nn.Module, state: dict[str, Tensor], x: Tensor, tracer: _Tracer)
 
 def _pass(model: nn.Module, input_shape, batch: int, device: str, training: bool) -> tuple[list[Row], int]:
     model.train(training)
-    state, ids = _meta_state(model, device)
+    state, ids = stand_in_state(model, device)
     tracer = _Tracer(model, ids, batch)
-    x = torch.zeros((batch, *input_shape), device=device)
+    x = stand_in_input(model, input_shape, batch, device)
     tracer.live = tracer.peak = x.untyped_storage().nbytes()  # the input batch is live throughout
     with torch.no_grad():
         out = _run(model, state, x, tracer)
@@ -232,7 +242,7 @@ def _pass(model: nn.Module, input_shape, batch: int, device: str, training: bool
 def _training_pass(model: nn.Module, input_shape, batch: int, device: str, rows: list[Row]) -> int:
     """Attribute autograd's saved tensors to the rows found by the inference pass."""
     model.train(True)
-    state, ids = _meta_state(model, device)
+    state, ids = stand_in_state(model, device)
     tracer = _Tracer(model, ids, batch)
     param_keys = {_storage_key(t) for t in state.values()}
     seen: set[int] = set()
@@ -247,7 +257,7 @@ def _training_pass(model: nn.Module, input_shape, batch: int, device: str, rows:
                     target.saved_bytes += t.untyped_storage().nbytes()
         return t
 
-    x = torch.zeros((batch, *input_shape), device=device)
+    x = stand_in_input(model, input_shape, batch, device)
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         out = _run(model, state, x, tracer)
     del out
@@ -257,9 +267,20 @@ def _training_pass(model: nn.Module, input_shape, batch: int, device: str, rows:
     return sum(r.saved_bytes for r in rows)
 
 
-def per_example(rows: list[Row], batch: int) -> None:
-    for r in rows:
-        r.macs //= batch
+def per_example(shape: tuple[int, ...], batch: int) -> tuple[int, ...]:
+    """The shape of one example's share of a batched tensor: the batch axis dropped, or
+    unfolded where an op folded it into the first axis ((B·L, E) from a matmul over a
+    sequence, (B·heads, L, L) in attention). Always numel / batch elements."""
+    if not shape:
+        return shape
+    if shape[0] == batch:
+        return shape[1:]
+    if shape[0] % batch == 0:
+        return (shape[0] // batch, *shape[1:])
+    if batch in shape:  # (L, B, E): a sequence-first layout
+        i = shape.index(batch)
+        return shape[:i] + shape[i + 1 :]
+    return (math.prod(shape) // batch,)
 
 
 def numel(shape: tuple[int, ...]) -> int:

@@ -6,8 +6,10 @@
   the lecture's "Fully connected (MNIST)" picture;
 * locally connected: the filters of the centre position.
 
-Grey tiles map 0 to mid-grey and ± the tile's largest |weight| to white/black; colour tiles
-are min-max scaled per filter, as in the AlexNet paper's figure.
+Signed weights are drawn on one diverging colour map (blue < 0, white = 0, red > 0), one scale
+for the whole layer, with a colour bar; fully connected weights are drawn in the layout of
+their input (LeNet-5's F5: 16 maps of 5×5, S4's layout). Colour filters (3 input channels) are
+min-max scaled per filter, as in the AlexNet paper's figure.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from torch import nn
 from cnnlab.errors import CnnlabError
 from cnnlab.nn import LocallyConnected2d
 from cnnlab.viz import images
+from cnnlab.viz.figures import colour_filters_figure, near_square, save, tile_maps, weights_figure
 from cnnlab.viz.layers import get_layer
 
 WEIGHT_LAYERS = (nn.Conv2d, nn.Linear, LocallyConnected2d)
@@ -36,8 +39,45 @@ def first_weight_layer(model: nn.Module) -> str:
     raise CnnlabError(f"{type(model).__name__} has no conv, fully connected or locally connected layer to show")
 
 
-def filter_tiles(module: nn.Module, input_shape: tuple[int, ...]) -> tuple[list[np.ndarray], str]:
-    """Tiles in [0, 1] and a caption for the layer's filters."""
+def input_layout(model: nn.Module, layer: str, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The shape a fully connected layer's input had before it was flattened: the last (C, H, W)
+    tensor produced before the layer runs (the model's input counts), if it holds exactly the
+    layer's inputs; else (n,) for an input with no spatial layout (F6's 120 inputs from F5)."""
+    module = get_layer(model, layer)
+    n = module.in_features
+    last: list[tuple[int, ...]] = [tuple(input_shape)]
+
+    def record(m, i, o) -> None:
+        if isinstance(o, torch.Tensor) and o.ndim >= 4:
+            last.append(tuple(o.shape[1:]))
+
+    def arrived(m, i) -> None:
+        raise _Arrived
+
+    handles = [m.register_forward_hook(record) for m in model.modules() if m is not module]
+    handles.append(module.register_forward_pre_hook(arrived))
+    was = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, *input_shape, device=next(model.parameters()).device))
+    except _Arrived:
+        pass
+    finally:
+        model.train(was)
+        for h in handles:
+            h.remove()
+    return last[-1] if math.prod(last[-1]) == n else (n,)
+
+
+class _Arrived(Exception):
+    pass
+
+
+def filter_weights(model: nn.Module, layer: str, input_shape: tuple[int, ...]) -> tuple[np.ndarray, str, bool]:
+    """The layer's weights as (U, M, H, W) units of M maps (filters × input channels; fully
+    connected units in their input's layout), a caption, and whether they are colour filters."""
+    module = get_layer(model, layer)
     if isinstance(module, LocallyConnected2d):
         oh, ow = module.output_size
         centre = (oh // 2) * ow + ow // 2
@@ -52,22 +92,23 @@ def filter_tiles(module: nn.Module, input_shape: tuple[int, ...]) -> tuple[list[
     elif hasattr(module, "dense_weight"):
         w, kind = module.dense_weight().detach().float().cpu(), "conv filters"
     elif isinstance(module, nn.Linear):
-        w = module.weight.detach().float().cpu()
-        if w.shape[1] != math.prod(input_shape):
-            side = int(math.isqrt(w.shape[1]))
-            if side * side != w.shape[1]:
-                raise CnnlabError(
-                    f"fully connected layer with {w.shape[1]} inputs cannot be shown as images; pick a conv layer"
-                )
-            input_shape = (1, side, side)
+        w = module.weight.detach().float().cpu()  # (U, n)
+        shape = input_layout(model, layer, input_shape)
+        if len(shape) == 1:
+            rows, cols = near_square(shape[0])
+            units = w.view(w.shape[0], 1, rows, cols).numpy()
+            return (
+                units,
+                f"fully connected: {w.shape[0]} units × {shape[0]} inputs (each unit's weights as {rows}×{cols})",
+                False,
+            )
+        c, h, ww = shape[0], shape[-2], shape[-1]
+        units = w.view(w.shape[0], c, h, ww).numpy()
+        where = f"{c} maps of {h}×{ww}" if c > 1 else f"a {h}×{ww} image"
         return (
-            [
-                images.signed_to_unit(row.view(*input_shape).numpy()).transpose(1, 2, 0).squeeze(-1)
-                if input_shape[0] == 1
-                else images.minmax(row.view(*input_shape).numpy()).transpose(1, 2, 0)
-                for row in w
-            ],
-            f"fully connected: each of the {w.shape[0]} hidden units' weights as a {input_shape[1]}×{input_shape[2]} image",
+            units,
+            f"fully connected: each of the {w.shape[0]} units' weights in the layout of its input, {where}",
+            False,
         )
     elif getattr(module, "weight", None) is not None and module.weight.ndim == 4:
         w, kind = module.weight.detach().float().cpu(), "conv filters"
@@ -77,44 +118,39 @@ def filter_tiles(module: nn.Module, input_shape: tuple[int, ...]) -> tuple[list[
         )
     o, c = w.shape[:2]
     if c == 3:
-        return [
-            images.minmax(f.numpy()).transpose(1, 2, 0) for f in w
-        ], f"{kind}: {o} filters, {w.shape[2]}×{w.shape[3]}×3, in colour"
+        return w.numpy(), f"{kind}: {o} filters, {w.shape[2]}×{w.shape[3]}×3, in colour", True
     if c == 1:
-        return [images.signed_to_unit(f[0].numpy()) for f in w], f"{kind}: {o} filters, {w.shape[2]}×{w.shape[3]}"
+        return w.numpy(), f"{kind}: {o} filters, {w.shape[2]}×{w.shape[3]}", False
+    return w.numpy(), f"{kind}: {o} filters × {c} input channels (a row of {c} per filter)", False
+
+
+def filter_tiles(
+    module: nn.Module, input_shape: tuple[int, ...], model: nn.Module | None = None
+) -> tuple[list[np.ndarray], str]:
+    """(H, W, 3) tiles in [0, 1], one per unit, on the diverging colour map (colour filters
+    min-max scaled), and a caption: for TensorBoard's image of the first-layer filters."""
+    model = model or nn.Sequential(module)
+    name = next(n for n, m in model.named_modules() if m is module) or "0"
+    units, caption, colour = filter_weights(model, name, input_shape)
+    if colour:
+        return [images.minmax(u).transpose(1, 2, 0) for u in units], caption
+    peak = float(np.abs(units).max()) or 1.0
     return [
-        images.signed_to_unit(f[i].numpy()) for f in w for i in range(c)
-    ], f"{kind}: {o} filters × {c} input channels (one row per filter)"
+        images.diverging(
+            tile_maps(u, u.shape[0] if u.shape[0] <= 8 else math.ceil(math.sqrt(u.shape[0])), fill=0.0), peak
+        )
+        for u in units
+    ], caption
 
 
 def save_filter_grid(
     model: nn.Module, path: str | Path, input_shape: tuple[int, ...], layer: str | None = None, title: str = ""
 ) -> str:
-    """Write the filter grid PNG; returns its caption."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """Write the layer's weights as a PNG (signed weights on the diverging map with a colour bar);
+    returns its caption."""
     name = layer or first_weight_layer(model)
-    tiles, caption = filter_tiles(get_layer(model, name), input_shape)
-    module = get_layer(model, name)
-    w = getattr(module, "weight", None)
-    cols = (
-        w.shape[1]
-        if (w is not None and w.ndim == 4 and w.shape[1] not in (1, 3) and not isinstance(module, LocallyConnected2d))
-        else None
-    )
-    side = max(t.shape[0] for t in tiles)
-    scale = max(1, 48 // side)
-    picture = images.grid(tiles, cols=cols, scale=scale, background=1.0)
-    fig, ax = plt.subplots(figsize=(max(4, picture.shape[1] / 90), max(3, picture.shape[0] / 90 + 0.6)), dpi=110)
-    ax.imshow(picture, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-    ax.axis("off")
-    ax.set_title(f"{title + ': ' if title else ''}layer {name}\n{caption}", fontsize=9)
-    fig.tight_layout()
-    from cnnlab import atomic
-
-    atomic.write_with(path, lambda tmp: fig.savefig(tmp, format="png"))
-    plt.close(fig)
+    units, caption, colour = filter_weights(model, name, input_shape)
+    heading = f"{title + ': ' if title else ''}layer {name}\n{caption}"
+    fig = colour_filters_figure(units, heading) if colour else weights_figure(units, heading)
+    save(fig, path)
     return f"layer {name}: {caption}"

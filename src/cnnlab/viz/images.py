@@ -20,6 +20,16 @@ def signed_to_unit(w: np.ndarray) -> np.ndarray:
     return 0.5 + 0.5 * w / peak if peak > 0 else np.full_like(w, 0.5)
 
 
+def diverging(w: np.ndarray, peak: float | None = None) -> np.ndarray:
+    """(H, W) signed values -> (H, W, 3) on the diverging map (figures.DIVERGING), 0 white,
+    ± ``peak`` (default the largest |value|) at the ends."""
+    from matplotlib import colormaps
+
+    peak = float(np.abs(w).max()) if peak is None else peak
+    unit = 0.5 + 0.5 * w / peak if peak > 0 else np.full_like(w, 0.5, dtype=np.float64)
+    return colormaps["RdBu_r"](np.clip(unit, 0, 1))[..., :3]
+
+
 def minmax(w: np.ndarray) -> np.ndarray:
     lo, hi = w.min(), w.max()
     return (w - lo) / (hi - lo) if hi > lo else np.full_like(w, 0.5)

@@ -39,8 +39,10 @@ def check_channel(name: str, output: Tensor, channel: int) -> None:
 
 
 @contextlib.contextmanager
-def capture(model: nn.Module, names: list[str]) -> Iterator[dict[str, Tensor]]:
+def capture(model: nn.Module, names: list[str], stop: type[Exception] | None = None) -> Iterator[dict[str, Tensor]]:
     """Record the outputs of the named layers during the forward passes run inside the block.
+    With ``stop``, that exception is raised as soon as every named layer has run, to end the
+    forward pass early (the caller catches it).
 
     >>> with capture(model, ["C3"]) as acts:      # doctest: +SKIP
     ...     model(x)
@@ -48,11 +50,14 @@ def capture(model: nn.Module, names: list[str]) -> Iterator[dict[str, Tensor]]:
     """
     acts: dict[str, Tensor] = {}
     handles = []
-    for name in dict.fromkeys(names):
+    wanted = dict.fromkeys(names)
+    for name in wanted:
         layer = get_layer(model, name)
 
         def hook(module, inputs, output, name=name):
             acts[name] = output[0] if isinstance(output, (tuple, list)) else output
+            if stop is not None and len(acts) == len(wanted):
+                raise stop
 
         handles.append(layer.register_forward_hook(hook))
     try:

@@ -89,6 +89,28 @@ def channel(layer: str, c: int) -> Objective:
     )
 
 
+def channels(layer: str, cs: list[int]) -> Objective:
+    """Image b of the batch maximizes channel ``cs[b]``'s mean: one render for many units."""
+
+    def fn(acts, image):
+        a = acts[layer]
+        assert a.shape[0] == len(cs), f"batch {a.shape[0]} != {len(cs)} channels"
+        picked = a[torch.arange(len(cs), device=a.device), torch.as_tensor(cs, device=a.device)]  # (B, ...)
+        return picked.reshape(len(cs), -1).mean(1)
+
+    return Objective(fn, f"channels {layer}:{','.join(map(str, cs))}", frozenset({layer}))
+
+
+def class_logits(ks: list[int]) -> Objective:
+    """Image b of the batch maximizes class logit ``ks[b]``."""
+
+    def fn(acts, image):
+        out = acts[OUTPUT]
+        return out[torch.arange(len(ks), device=out.device), torch.as_tensor(ks, device=out.device)]
+
+    return Objective(fn, f"classes {','.join(map(str, ks))}", frozenset({OUTPUT}))
+
+
 def deepdream(layer: str) -> Objective:
     return Objective(
         lambda acts, image: acts[layer].reshape(image.shape[0], -1).square().mean(1),

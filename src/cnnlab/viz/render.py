@@ -37,7 +37,12 @@ class RenderConfig:
     param: str = "fourier"  # fourier | pixels
     decorrelate: bool = True  # colour decorrelation (3-channel inputs)
     transforms: bool = True  # transformation robustness
+    small_transforms: bool = True  # stronger ones for images under 64 px (transforms.standard)
     seed: int = 0
+    # image priors (Yosinski et al. 2015, "Understanding neural networks through deep visualization"):
+    decay: float = 0.01  # L2 decay: every step, move the image this fraction of the way to the data mean
+    blur_every: int = 4  # Gaussian blur of the image every this many steps (0: never)
+    blur_sigma: float = 0.5  # the blur's standard deviation, in pixels
 
 
 @dataclass
@@ -69,12 +74,19 @@ def frozen(model: nn.Module):
             p.requires_grad_(f)
 
 
+class _Stop(Exception):
+    """Raised by a forward hook once every layer the objective needs has run."""
+
+
 class _Runner:
-    """One model call with the objective's layers captured."""
+    """One model call with the objective's layers captured. When the objective needs only inner
+    layers (not the output), the forward pass stops right after the last of them has run: the
+    layers above cost nothing, forward or backward (ResNet-18's layer3: layer4 and fc skipped)."""
 
     def __init__(self, model: nn.Module, objective: Objective, input_shape, mean, std, device) -> None:
         self.model, self.objective = model, objective
         self.layers = sorted(objective.layers - {OUTPUT})
+        self.needs_output = OUTPUT in objective.layers or not self.layers
         for name in self.layers:
             get_layer(model, name)  # fail early with the list of layer names
         self.size = tuple(input_shape[1:])
@@ -85,9 +97,12 @@ class _Runner:
         if tuple(x.shape[-2:]) != self.size:  # transforms changed the size; models with a fixed input need it back
             x = F.interpolate(x, size=self.size, mode="bilinear", align_corners=False)
         x = (x - self.mean) / self.std
-        with capture(self.model, self.layers) as acts:
-            out = self.model(x)
-        acts[OUTPUT] = out
+        if self.needs_output:
+            with capture(self.model, self.layers) as acts:
+                acts[OUTPUT] = self.model(x)
+        else:
+            with capture(self.model, self.layers, stop=_Stop) as acts, contextlib.suppress(_Stop):
+                self.model(x)
         return self.objective(acts, image)  # (B,)
 
 
@@ -107,9 +122,10 @@ def render(
     device = next(model.parameters()).device
     c, h, w = input_shape
     param = make_param(cfg.param, (cfg.batch, c, h, w), cfg.seed, device, cfg.decorrelate)
-    transform = standard(max(h, w)) if cfg.transforms else (lambda x, g: x)
+    transform = standard(max(h, w), cfg.small_transforms) if cfg.transforms else (lambda x, g: x)
     g = torch.Generator().manual_seed(cfg.seed)
     opt = torch.optim.Adam(param.parameters(), lr=cfg.lr)
+    target = torch.tensor(mean, dtype=torch.float32, device=device).expand(c)  # decay toward the data mean
     keep = sorted({s for s in cfg.snapshots if 0 <= s <= cfg.steps} | {cfg.steps})
     snapshots: dict[int, np.ndarray] = {}
     history: list[float] = []
@@ -129,6 +145,10 @@ def render(
             opt.zero_grad(set_to_none=True)
             (-value).backward()
             opt.step()
+            if cfg.decay:
+                param.decay_(cfg.decay, target)
+            if cfg.blur_every and (step + 1) % cfg.blur_every == 0:
+                param.blur_(cfg.blur_sigma)
             history.append(value.item() if progress is not None or step % 16 == 0 else math.nan)
             if progress is not None:
                 progress(step + 1, history[-1])

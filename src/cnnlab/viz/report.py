@@ -1,19 +1,23 @@
 """``cnnlab viz report RUN_DIR -o DIR``: everything the lecture's "What do networks learn?"
 shows, for a trained MNIST-like run, in one folder with an ``index.html``.
 
-    filters.png            first-layer weights
-    examples_<L>_<c>.png   top-9 test images for each channel c of layer L (C3 for LeNet-5),
-                           outlined at the receptive field of the maximum, with the patches
-    class_<k>.png          gradient ascent on each class logit, snapshots left to right
-    saliency_<i>.png       a test digit, its gradient saliency and SmoothGrad
+    filters.png                 first-layer weights (diverging colour map, colour bar)
+    weights_<L>.png             every other weight layer; fully connected units in their input's layout
+    examples_<L>_<c>.png        top-9 test images for channel c of conv layer L, field of the maximum
+                                outlined, the patches below
+    features_<L>_<c>.png        an image optimized from noise to excite channel c, steps labelled
+    unit_<L>_<c>.png            the two side by side (Distill's "Baseball—or stripes?" pair)
+    units.html                  every unit's pair, layer by layer
+    class_<k>.png               gradient ascent on each class logit, steps labelled
+    saliency_<i>.png            a test digit, its gradient saliency and SmoothGrad
 """
 
 from __future__ import annotations
 
 import html
+from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -21,44 +25,54 @@ from cnnlab import atomic
 from cnnlab.data import load_dataset
 from cnnlab.errors import CnnlabError
 from cnnlab.viz import images, objectives
-from cnnlab.viz.examples import crop, top_examples
-from cnnlab.viz.filters import save_filter_grid
-from cnnlab.viz.render import RenderConfig, render, strip
+from cnnlab.viz.examples import top_examples_many
+from cnnlab.viz.figures import examples_figure, pair_figure, save, snapshots_figure
+from cnnlab.viz.filters import WEIGHT_LAYERS, first_weight_layer, save_filter_grid
+from cnnlab.viz.layers import capture
+from cnnlab.viz.render import DEFAULT_SNAPSHOTS, RenderConfig, RenderResult, render
 from cnnlab.viz.saliency import saliency_figure
 from cnnlab.viz.source import Subject, load_subject
 
-REPORT_STEPS = 256
+REPORT_STEPS = 2048  # the lecture's last snapshot
+
+
+def conv_layers(model: nn.Module) -> list[str]:
+    """The conv layers (and LeNet-1998's partially connected C3), in definition order."""
+    return [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d) or hasattr(m, "dense_weight")]
 
 
 def examples_layer(model: nn.Module) -> str:
     """C3 if the model has one, else its second conv layer (or its first)."""
-    names = dict(model.named_modules())
-    if "C3" in names:
+    if "C3" in dict(model.named_modules()):
         return "C3"
-    convs = [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d) or getattr(m, "dense_weight", None)]
+    convs = conv_layers(model)
     if not convs:
         raise CnnlabError(f"{type(model).__name__} has no conv layer for dataset examples")
     return convs[1] if len(convs) > 1 else convs[0]
 
 
-def outline(img: np.ndarray, box) -> np.ndarray:
-    """A grey image as RGB with the receptive-field box drawn in red."""
-    rgb = np.repeat(img[..., None], 3, axis=2) if img.ndim == 2 else img.copy()
-    (y0, y1), (x0, x1) = box
-    red = np.array([1.0, 0.1, 0.1])
-    rgb[y0, x0:x1] = rgb[y1 - 1, x0:x1] = red
-    rgb[y0:y1, x0] = rgb[y0:y1, x1 - 1] = red
-    return rgb
+def report_snapshots(steps: int) -> tuple[int, ...]:
+    return tuple(sorted({s for s in DEFAULT_SNAPSHOTS if s < steps} | {steps}))
 
 
-def _fit(patch: np.ndarray, tile: int) -> np.ndarray:
-    """A receptive-field patch enlarged by a whole factor to at most ``tile`` pixels, padded white."""
-    f = max(1, tile // max(patch.shape))
-    big = images.upscale(patch, f)
-    return np.pad(big, ((0, tile - big.shape[0]), (0, tile - big.shape[1])), constant_values=1.0)
+def _channel_count(model: nn.Module, layer: str, data) -> int:
+    with torch.no_grad(), capture(model, [layer]) as acts:
+        model(data.normalize(data.images[:1]))
+    return acts[layer].shape[1]
 
 
-def write_report(run_dir: str | Path, out: str | Path, steps: int = REPORT_STEPS, log=print) -> Path:
+def _one(result: RenderResult, b: int) -> RenderResult:
+    """Image ``b`` of a batched render, as a render of its own."""
+    return RenderResult(
+        {s: v[b : b + 1] for s, v in result.snapshots.items()}, result.start_value, result.end_value, [], 0.0
+    )
+
+
+def write_report(
+    run_dir: str | Path, out: str | Path, steps: int = REPORT_STEPS, log=print, max_channels: int = 64
+) -> Path:
+    if steps < 1:
+        raise CnnlabError(f"--steps must be at least 1, got {steps}")
     subject = load_subject(str(run_dir))
     if subject.dataset is None:
         raise CnnlabError("viz report needs a run folder from `cnnlab train` (it uses the run's dataset)")
@@ -67,83 +81,83 @@ def write_report(run_dir: str | Path, out: str | Path, steps: int = REPORT_STEPS
     _, test = load_dataset(subject.dataset, subject.data_dir, quiet=True)
     model = subject.model.eval()
     sections: list[tuple[str, str, list[tuple[str, str]]]] = []
+    snaps = report_snapshots(steps)
+    cfg = RenderConfig(steps=steps, snapshots=snaps)
 
+    first = first_weight_layer(model)
     caption = save_filter_grid(model, out / "filters.png", subject.input_shape, title=subject.name)
-    sections.append(
-        ("First-layer filters", "The weights of the first layer as images (0 = grey).", [("filters.png", caption)])
-    )
-    log(f"wrote {out / 'filters.png'}")
-
-    layer = examples_layer(model)
-    with torch.no_grad():
-        probe = {}
-        h = dict(model.named_modules())[layer].register_forward_hook(lambda m, i, o: probe.setdefault("o", o))
-        model(test.subset(slice(0, 1)).normalize(test.images[:1]))
-        h.remove()
-    channels = probe["o"].shape[1]
-    figs = []
-    for c in range(channels):
-        top = top_examples(model, test, layer, c, k=9)
-        tile = 3 * test.shape[1]  # every tile the same size: the 28×28 digit at 3×
-        full = [
-            images.upscale(
-                outline(test.images[i, 0].float().numpy() / 255, box)
-                if box
-                else test.images[i, 0].float().numpy() / 255,
-                3,
-            )
-            for i, box in zip(top.indices, top.boxes or [None] * len(top.indices))
-        ]
-        patches = (
-            [_fit(crop(test.images[i], box)[0].float().numpy() / 255, tile) for i, box in zip(top.indices, top.boxes)]
-            if top.boxes
-            else []
-        )
-        pic = images.grid(full + patches, cols=9, pad=2)
-        name = f"examples_{layer}_{c}.png"
-        images.save_png(pic, out / name)
-        figs.append(
-            (
-                name,
-                f"{layer} channel {c}: top 9 test images (activation {top.values[0]:.2f} … {top.values[-1]:.2f}), "
-                f"receptive field of the maximum outlined{', patches below' if patches else ''}",
-            )
-        )
+    figs = [("filters.png", caption)]
+    for name, m in model.named_modules():
+        if name and name != first and isinstance(m, WEIGHT_LAYERS) and getattr(m, "weight", None) is not None:
+            file = f"weights_{name}.png"
+            figs.append((file, save_filter_grid(model, out / file, subject.input_shape, name, title=subject.name)))
     sections.append(
         (
-            f"Dataset examples for {layer}",
-            "The test images that activate each channel most. Correlation, not cause: "
-            "the feature visualizations below show what the network responds to.",
+            "Weights",
+            "Each layer's weights on one diverging colour map (blue negative, white zero, red positive). "
+            "First-layer filters can be read directly; fully connected units are drawn in the layout of "
+            "their input (F5: the 16 maps of S4).",
             figs,
         )
     )
-    log(f"wrote {channels} dataset-example images")
+    log(f"wrote {len(figs)} weight images")
 
-    figs = []
-    n_classes = len(subject.classes or range(10))
-    for k in range(n_classes):
+    units_html: list[tuple[str, list[tuple[str, str]]]] = []
+    for layer in conv_layers(model):
+        channels = list(range(min(_channel_count(model, layer, test), max_channels)))
+        tops = top_examples_many(model, test, layer, channels, k=9)
         result = render(
             model,
-            objectives.class_logit(k) - 1e-1 * objectives.total_variation(),
+            objectives.channels(layer, channels),
             subject.input_shape,
             subject.mean,
             subject.std,
-            RenderConfig(steps=steps, snapshots=(0, 4, 48, steps), seed=k),
+            replace(cfg, batch=len(channels)),
         )
-        name = f"class_{k}.png"
-        images.save_png(strip(result, scale=4), out / name)
-        label = subject.classes[k] if subject.classes else str(k)
-        figs.append(
-            (
-                name,
-                f"class {label}: logit {result.start_value:.2f} → {result.end_value:.2f} (steps {', '.join(map(str, sorted(result.snapshots)))})",
+        pairs = []
+        for c, top in zip(channels, tops):
+            mine = _one(result, c)
+            label = f"{layer} channel {c}"
+            save(
+                examples_figure(test.images, top, f"{label}: top {len(top.indices)} test images (activation)"),
+                out / f"examples_{layer}_{c}.png",
             )
+            save(snapshots_figure(mine, f"{label}: optimized from noise"), out / f"features_{layer}_{c}.png")
+            save(pair_figure(test.images, top, mine, label), out / f"unit_{layer}_{c}.png")
+            pairs.append((f"unit_{layer}_{c}.png", label))
+        units_html.append((layer, pairs))
+        log(f"wrote dataset examples and feature visualizations for {len(channels)} channels of {layer}")
+    layer = examples_layer(model)
+    sections.append(
+        (
+            f"Dataset examples and optimization, {layer}",
+            "Left, the test images that activate each channel most (its receptive field outlined); right, "
+            "an image optimized from noise to excite it. Correlation, not cause: where the two disagree, "
+            "the optimized image shows what the unit responds to. Every conv layer's units: units.html.",
+            [(f, c) for lay, pairs in units_html if lay == layer for f, c in pairs],
         )
+    )
+
+    n_classes = len(subject.classes or range(10))
+    result = render(
+        model,
+        objectives.class_logits(list(range(n_classes))),
+        subject.input_shape,
+        subject.mean,
+        subject.std,
+        replace(cfg, batch=n_classes),
+    )
+    figs = []
+    for k in range(n_classes):
+        label = subject.classes[k] if subject.classes else str(k)
+        name = f"class_{k}.png"
+        save(snapshots_figure(_one(result, k), f"class {label}: gradient ascent on its logit"), out / name)
+        figs.append((name, f"class {label}"))
     sections.append(
         (
             "Feature visualization of each class",
-            "Gradient ascent on each output logit from noise "
-            "(Fourier parameterization, transformation robustness, total-variation penalty).",
+            "Gradient ascent on each output logit from faint noise (Fourier parameterization, transformation "
+            "robustness, blur and decay toward the data mean), at steps " + ", ".join(map(str, snaps)) + ".",
             figs,
         )
     )
@@ -164,39 +178,67 @@ def write_report(run_dir: str | Path, out: str | Path, steps: int = REPORT_STEPS
     sections.append(("Saliency", "Which pixels the predicted class's score is most sensitive to.", figs))
     log("wrote saliency maps")
 
+    atomic.write_text(out / "units.html", _units_html(subject, units_html))
     page = out / "index.html"
     atomic.write_text(page, _html(subject, sections))
-    log(f"wrote {page}")
+    log(f"wrote {page} and {out / 'units.html'}")
     return page
 
 
-def _html(subject: Subject, sections) -> str:
-    body = []
-    for title, intro, figs in sections:
-        body.append(f"<h2>{html.escape(title)}</h2><p>{html.escape(intro)}</p>")
-        for src, caption in figs:
-            body.append(
-                f'<figure><img src="{html.escape(src)}" alt="{html.escape(caption)}"><figcaption>{html.escape(caption)}</figcaption></figure>'
-            )
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>What {html.escape(subject.name)} learned</title>
-<style>
-body {{ font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }}
-figure {{ display: inline-block; margin: 0.6em; vertical-align: top; max-width: 100%; }}
-img {{ image-rendering: pixelated; max-width: 100%; border: 1px solid #ddd; }}
-figcaption {{ font-size: 0.8em; color: #555; max-width: 520px; }}
-</style></head>
-<body data-images-loaded="pending">
-<h1>What {html.escape(subject.name)} learned</h1>
-<p>Lecture 9, "What do networks learn?": first-layer weights, the dataset examples that activate units most,
-images optimized from noise to excite a unit, and input gradients.</p>
-{chr(10).join(body)}
-<script>
-window.addEventListener("load", () => {{
+_STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em; color: #222; }
+figure { display: inline-block; margin: 0.6em; vertical-align: top; max-width: 100%; }
+img { image-rendering: pixelated; max-width: 100%; border: 1px solid #ddd; }
+figcaption { font-size: 0.8em; color: #555; max-width: 520px; }
+nav a { margin-right: 1em; }
+"""
+
+_LOADED = """<script>
+window.addEventListener("load", () => {
   const imgs = Array.from(document.images);
   const ok = imgs.filter(i => i.complete && i.naturalWidth > 0).length;
   document.body.dataset.imagesLoaded = ok + "/" + imgs.length;
-}});
-</script>
+});
+</script>"""
+
+
+def _figures(figs) -> str:
+    return "".join(
+        f'<figure><img src="{html.escape(src)}" alt="{html.escape(caption)}">'
+        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+        for src, caption in figs
+    )
+
+
+def _units_html(subject: Subject, layers) -> str:
+    nav = " ".join(f'<a href="#{html.escape(lay)}">{html.escape(lay)}</a>' for lay, _ in layers)
+    body = "".join(f'<h2 id="{html.escape(lay)}">{html.escape(lay)}</h2>{_figures(pairs)}' for lay, pairs in layers)
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Units of {html.escape(subject.name)}</title>
+<style>{_STYLE}</style></head>
+<body data-images-loaded="pending">
+<h1>Dataset examples or optimization? Every unit of {html.escape(subject.name)}</h1>
+<p>The lecture's "Baseball—or stripes?": for each channel, the test images that excite it most (left) and an
+image optimized from noise to excite it (right). <a href="index.html">Back to the report</a>.</p>
+<nav>{nav}</nav>
+{body}
+{_LOADED}
+</body></html>
+"""
+
+
+def _html(subject: Subject, sections) -> str:
+    body = "".join(
+        f"<h2>{html.escape(title)}</h2><p>{html.escape(intro)}</p>{_figures(figs)}" for title, intro, figs in sections
+    )
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>What {html.escape(subject.name)} learned</title>
+<style>{_STYLE}</style></head>
+<body data-images-loaded="pending">
+<h1>What {html.escape(subject.name)} learned</h1>
+<p>Lecture 9, "What do networks learn?": weights, the dataset examples that activate units most,
+images optimized from noise to excite a unit, and input gradients. <a href="units.html">Every unit</a>.</p>
+{body}
+{_LOADED}
 </body></html>
 """

@@ -3,21 +3,19 @@
 Every method takes two torch tensors of the same dtype and device (1-D or 2-D, the same
 number of dimensions) and the :data:`~cnnlab.conv.regions.Region` of the full output the
 mode keeps, and returns that region. All are differentiable with autograd.
+
+Each module here registers its method (:mod:`cnnlab.conv.registry`); importing this package
+imports them all, so a new method is one new file.
 """
 
-from cnnlab.conv.methods.fft import fft, overlap_add
-from cnnlab.conv.methods.flip_and_filter import flip_and_filter
-from cnnlab.conv.methods.im2col import im2col
-from cnnlab.conv.methods.matrix import conv_matrix, matrix
-from cnnlab.conv.methods.translate_and_scale import translate_and_scale
+import importlib
+import pkgutil
 
-METHODS = {
-    "translate_and_scale": translate_and_scale,
-    "flip_and_filter": flip_and_filter,
-    "matrix": matrix,
-    "im2col": im2col,
-    "fft": fft,
-    "overlap_add": overlap_add,
-}
+from cnnlab.conv.registry import REGISTRY as METHODS
 
-__all__ = ["METHODS", "conv_matrix", "fft", "flip_and_filter", "im2col", "matrix", "overlap_add", "translate_and_scale"]
+for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
+    importlib.import_module(f"{__name__}.{_module}")
+
+from cnnlab.conv.methods.matrix import conv_matrix  # noqa: E402
+
+__all__ = ["METHODS", "conv_matrix"]

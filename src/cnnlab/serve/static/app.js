@@ -1,22 +1,30 @@
-// cnnlab serve: draw a digit, watch every layer respond, click a unit to see its arithmetic.
-// Plain JS, no libraries. At most one request is in flight; while one is, the newest
-// request of each kind waits and is sent next (the newest stroke wins).
+// cnnlab serve: draw a digit, watch every layer respond, click (or Tab + arrows + Enter)
+// a unit to see its arithmetic. Plain JS modules, no libraries, nothing from the network.
+// At most one request is in flight; while one is, the newest request of each kind waits
+// and is sent next (the newest stroke wins). Drawing is painted once per animation frame.
 "use strict";
 
-const $ = (id) => document.getElementById(id);
-const pad = $("pad");
-const ctx = pad.getContext("2d");
-const MAX_MAPS = 64; // maps drawn per layer
+import { legend, paint, scaleOf, setLegend } from "./colormap.js";
+import { $, canvasOf, cellAt, el, f32, fmt, hideTip, hoverValues, markIn, paintInput, placeMark, showTip } from "./util.js";
+import { showUnit, unitMessage } from "./unit.js";
+import { startSide } from "./side.js";
 
-let model = null; // GET /api/model
-let lastBlob = null; // the PNG the shown activations came from
-let lastInput = null; // 28×28 normalized input, as the network saw it
-let selected = null; // {layer, channel, y, x}
-let drawing = false;
-let strokeEnd = null;
-const want = { predict: null, unit: false };
-let busy = false;
-const views = new Map(); // layer name -> {kind, canvases | cells}
+const MAX_MAPS = 64; // maps drawn per layer
+const FC_COLS = 12; // fully connected layers as grids 12 cells wide (F5: 12×10, F6: 12×7)
+
+const pad = $("pad");
+const ctx = pad.getContext("2d", { willReadFrequently: true }); // a CPU canvas: encoding it for each request needs no GPU readback
+
+/** What the page knows; the other modules read it. */
+export const state = {
+  model: null, // GET /api/model
+  result: null, // the last /api/predict answer, decoded
+  blob: null, // the PNG it came from
+  ink: false, // anything drawn or loaded? (an empty pad shows no prediction)
+  selected: null, // {layer, channel, y, x}
+  views: new Map(), // layer name -> view (see buildLayers)
+  version: 0, // weights version the page shows
+};
 
 function status(message) { $("status").textContent = message || ""; }
 
@@ -32,11 +40,9 @@ function point(e) {
 }
 
 function stroke(a, b) {
-  ctx.strokeStyle = "#fff";
-  ctx.fillStyle = "#fff";
+  ctx.strokeStyle = ctx.fillStyle = "#fff";
   ctx.lineWidth = 20;
-  ctx.lineCap = "round";
-  ctx.lineJoin = "round";
+  ctx.lineCap = ctx.lineJoin = "round";
   ctx.beginPath();
   ctx.arc(b[0], b[1], 10, 0, 2 * Math.PI);
   ctx.fill();
@@ -46,19 +52,29 @@ function stroke(a, b) {
   ctx.stroke();
 }
 
+let drawing = false;
+let strokeEnd = null;
 pad.addEventListener("pointerdown", (e) => {
   drawing = true;
-  pad.setPointerCapture(e.pointerId);
+  try {
+    pad.setPointerCapture(e.pointerId); // keep the stroke when the finger leaves the pad
+  } catch {
+    // a synthetic or already-released pointer: drawing works without capture
+  }
   strokeEnd = point(e);
   stroke(strokeEnd, strokeEnd);
+  state.ink = true;
   $("sample-label").textContent = "";
   askPredict();
 });
 pad.addEventListener("pointermove", (e) => {
   if (!drawing) return;
-  const p = point(e);
-  stroke(strokeEnd, p);
-  strokeEnd = p;
+  const coalesced = e.getCoalescedEvents ? e.getCoalescedEvents() : [];
+  for (const ev of coalesced.length ? coalesced : [e]) {
+    const p = point(ev);
+    stroke(strokeEnd, p);
+    strokeEnd = p;
+  }
   askPredict();
 });
 for (const type of ["pointerup", "pointercancel"]) {
@@ -71,8 +87,9 @@ for (const type of ["pointerup", "pointercancel"]) {
 
 $("clear").addEventListener("click", () => {
   clearPad();
+  state.ink = false;
   $("sample-label").textContent = "";
-  askPredict();
+  showEmpty();
 });
 
 // ---- upload and test images ----------------------------------------------------------
@@ -94,13 +111,14 @@ async function asPng(file) {
   return new Promise((resolve) => c.toBlob(resolve, "image/png"));
 }
 
+$("upload-button").addEventListener("click", () => $("upload").click());
 $("upload").addEventListener("change", async (e) => {
   const file = e.target.files[0];
   e.target.value = "";
   if (!file) return;
   try {
-    const bitmap = await createImageBitmap(file);
-    showOnPad(bitmap);
+    showOnPad(await createImageBitmap(file));
+    state.ink = true;
     $("sample-label").textContent = "";
     askPredict(await asPng(file));
   } catch (err) {
@@ -108,24 +126,33 @@ $("upload").addEventListener("change", async (e) => {
   }
 });
 
-$("sample").addEventListener("click", async () => {
-  const index = Math.floor(Math.random() * 10000);
+/** Put test image `index` on the pad and predict it. */
+export async function loadSample(index) {
   const r = await fetch(`/api/sample?index=${index}`);
   if (!r.ok) return status((await r.json()).error);
   const blob = await r.blob();
   showOnPad(await createImageBitmap(blob));
+  state.ink = true;
   const label = Number(r.headers.get("X-Label"));
-  $("sample-label").textContent = `true label: ${model ? model.classes[label] : label}`;
+  $("sample-label").textContent = `true label: ${state.model ? state.model.classes[label] : label}`;
   askPredict(blob);
+}
+
+$("sample").addEventListener("click", () => {
+  const n = state.model && state.model.test_count ? state.model.test_count : 10000;
+  loadSample(Math.floor(Math.random() * n));
 });
 
 // ---- requests: one in flight, newest wins --------------------------------------------
-function askPredict(blob) {
+const want = { predict: null, unit: false };
+let busy = false;
+
+export function askPredict(blob) {
   want.predict = blob || true;
   pump();
 }
 
-function askUnit() {
+export function askUnit() {
   want.unit = true;
   pump();
 }
@@ -139,10 +166,10 @@ async function pump() {
         const w = want.predict;
         want.predict = null;
         await predict(w === true ? await canvasPng() : w);
-        if (selected && !drawing) want.unit = true;
+        if (state.selected && !drawing) want.unit = true;
       } else {
         want.unit = false;
-        if (selected && lastBlob) await explain();
+        if (state.selected) await explain();
       }
     }
   } finally {
@@ -164,309 +191,380 @@ async function postPng(url, blob) {
 async function predict(blob) {
   try {
     const result = await postPng("/api/predict?activations=1", blob);
-    lastBlob = blob;
-    lastInput = result.input;
-    showPrediction(result);
-    showLayers(result.layers);
+    result.input.values = f32(result.input.data);
+    for (const layer of result.layers) layer.values = f32(layer.data);
+    state.blob = blob;
+    state.result = result;
+    scheduleRender();
     status("");
   } catch (err) {
     status(err.message);
   }
 }
 
+let frame = 0;
+function scheduleRender() {
+  if (!frame) frame = requestAnimationFrame(render);
+}
+
+function render() {
+  frame = 0;
+  const result = state.result;
+  if (!result) return;
+  const t0 = performance.now();
+  if ([...state.views.keys()].join() !== result.layers.map((l) => l.name).join()) buildLayers(result.layers);
+  if (!state.ink) return showEmpty();
+  showPrediction(result);
+  showLayers(result.layers);
+  performance.measure("render", { start: t0 }); // benchmarks/serve_latency.py reads these
+}
+
 // ---- prediction and probabilities ------------------------------------------------------
 function buildProbabilities() {
   const box = $("probabilities");
   box.innerHTML = "";
-  model.classes.forEach((name, k) => {
-    const row = document.createElement("div");
-    row.className = "prob";
-    row.innerHTML = `<span>${name === String(k) ? k : `${k}: ${name}`}</span><span class="track"><span class="fill"></span></span><span class="value">–</span>`;
+  state.model.classes.forEach((name, k) => {
+    const row = el("div", "prob", null, { role: "listitem" });
+    const shown = name === String(k) ? String(k) : `${k}: ${name}`;
+    row.innerHTML = `<span class="name"></span><span class="track" aria-hidden="true"><span class="fill"></span></span><span class="value">–</span>`;
+    row.querySelector(".name").textContent = shown;
     box.appendChild(row);
   });
 }
 
 function showPrediction(result) {
-  $("prediction").textContent = result.prediction;
-  $("prediction-label").textContent = model && model.classes[result.prediction] !== String(result.prediction) ? result.label : "";
+  const p = $("prediction");
+  p.classList.remove("empty");
+  p.textContent = result.prediction;
+  $("prediction-title").textContent = "prediction";
+  const name = state.model.classes[result.prediction];
+  $("prediction-label").textContent = name !== String(result.prediction) ? name : "";
   const rows = $("probabilities").children;
-  result.probabilities.forEach((p, k) => {
-    rows[k].querySelector(".fill").style.width = `${(100 * p).toFixed(1)}%`;
-    rows[k].querySelector(".value").textContent = `${(100 * p).toFixed(1)}%`;
+  result.probabilities.forEach((v, k) => {
+    rows[k].querySelector(".fill").style.transform = `scaleX(${v.toFixed(4)})`;
+    rows[k].querySelector(".value").textContent = `${(100 * v).toFixed(1)}%`;
     rows[k].classList.toggle("top", k === result.prediction);
   });
-  paint($("seen"), result.input.flat(), 28, 28, "grey");
+  const inp = result.input;
+  paintInput($("seen"), inp.values, inp.shape, state.model.mean, state.model.std);
 }
 
-// ---- activations ------------------------------------------------------------------------
-function colour(v, scale, mode) {
-  const t = Math.max(-1, Math.min(1, v / scale));
-  if (mode === "grey") return [255 * t, 255 * t, 255 * t];
-  return t >= 0 ? [255 * t, 255 * t, 255 * t] : [40 * -t, 90 * -t, 255 * -t];
-}
-
-function paint(canvas, values, h, w, mode, scale) {
-  const c = canvas.getContext("2d");
-  const img = c.createImageData(w, h);
-  let lo = Infinity, hi = -Infinity;
-  for (const v of values) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
-  const s = scale || Math.max(Math.abs(lo), Math.abs(hi), 1e-6);
-  for (let i = 0; i < h * w; i++) {
-    const v = mode === "grey" ? (values[i] - lo) / Math.max(hi - lo, 1e-6) : values[i];
-    const [r, g, b] = colour(v, mode === "grey" ? 1 : s, mode);
-    img.data.set([r, g, b, 255], 4 * i);
+function showEmpty() {
+  const p = $("prediction");
+  p.textContent = "draw a digit";
+  p.classList.add("empty");
+  $("prediction-title").textContent = "";
+  $("prediction-label").textContent = "";
+  for (const row of $("probabilities").children) {
+    row.querySelector(".fill").style.transform = "scaleX(0)";
+    row.querySelector(".value").textContent = "–";
+    row.classList.remove("top");
   }
-  c.putImageData(img, 0, 0);
+  const seen = $("seen");
+  seen.getContext("2d").clearRect(0, 0, seen.width, seen.height);
+  for (const view of state.views.values()) {
+    for (const m of view.maps) {
+      const c = m.canvas.getContext("2d");
+      c.fillStyle = "#f0f1f4";
+      c.fillRect(0, 0, m.canvas.width, m.canvas.height);
+    }
+  }
+  if (state.selected) unitMessage("Draw a digit (or load a test image) to see this unit's arithmetic.");
 }
 
+// ---- the network: one column per layer ---------------------------------------------------
+/** A layer's maps: spatial layers as a column of maps, flat ones as a 12-wide grid. */
 function buildLayers(layers) {
   const box = $("layers");
-  box.innerHTML = "";
-  views.clear();
+  box.querySelectorAll(".layer").forEach((e) => e.remove());
+  state.views.clear();
   for (const layer of layers) {
-    const col = document.createElement("div");
-    col.className = "layer";
-    col.innerHTML = `<div class="name">${layer.name}</div><div class="shape">${layer.shape.join("×")}</div>`;
+    const col = el("div", "layer", null, { role: "group", "aria-label": `layer ${layer.name}, ${layer.shape.join("×")}` });
+    col.dataset.layer = layer.name;
+    col.appendChild(el("div", "name", layer.name));
+    col.appendChild(el("div", "shape", layer.shape.join("×")));
+    const view = { name: layer.name, maps: [], cursor: { map: 0, y: 0, x: 0 } };
     if (layer.shape.length === 3) {
       const [c, h, w] = layer.shape;
-      const grid = document.createElement("div");
-      grid.className = "maps";
       const shown = Math.min(c, MAX_MAPS);
-      grid.style.gridTemplateColumns = `repeat(${Math.ceil(shown / 8)}, auto)`;
-      grid.style.gridAutoFlow = "column";
+      const cols = Math.ceil(shown / 8);
+      const px = cols === 1 ? 44 : cols === 2 ? 34 : 24;
+      Object.assign(view, { kind: "maps", h, w, channels: c, count: h * w, stride: h * w });
+      const grid = el("div", "maps");
       grid.style.gridTemplateRows = `repeat(${Math.min(shown, 8)}, auto)`;
-      const canvases = [];
-      for (let k = 0; k < shown; k++) {
-        const cv = document.createElement("canvas");
-        cv.width = w;
-        cv.height = h;
-        cv.title = `${layer.name} map ${k}`;
-        cv.dataset.layer = layer.name;
-        cv.dataset.channel = k;
-        cv.addEventListener("click", (e) => {
-          const y = Math.min(h - 1, Math.floor((e.offsetY / cv.clientHeight) * h));
-          const x = Math.min(w - 1, Math.floor((e.offsetX / cv.clientWidth) * w));
-          select({ layer: layer.name, channel: k, y, x }, cv);
-        });
-        grid.appendChild(cv);
-        canvases.push(cv);
-      }
+      for (let k = 0; k < shown; k++) grid.appendChild(makeMap(view, k, h, w, px, px));
       col.appendChild(grid);
-      if (c > shown) col.insertAdjacentHTML("beforeend", `<div class="shape">first ${shown} of ${c}</div>`);
-      views.set(layer.name, { kind: "maps", canvases, h, w });
+      if (c > shown) col.appendChild(el("div", "shape", `first ${shown} of ${c}`));
     } else {
       const n = layer.shape[0];
-      const list = document.createElement("div");
-      list.className = "cells" + (n <= 16 ? " few" : "");
-      const cells = [];
-      for (let k = 0; k < n; k++) {
-        const cell = document.createElement("button");
-        cell.className = "cell";
-        cell.title = `${layer.name} unit ${k}`;
-        cell.dataset.layer = layer.name;
-        cell.dataset.channel = k;
-        if (n <= 16) cell.textContent = k;
-        cell.addEventListener("click", () => select({ layer: layer.name, channel: k, y: 0, x: 0 }, cell));
-        list.appendChild(cell);
-        cells.push(cell);
+      const few = n <= 16;
+      const w = few ? 1 : FC_COLS, h = Math.ceil(n / w);
+      const cell = few ? 16 : 9;
+      Object.assign(view, { kind: "fc", h, w, channels: n, count: n, stride: 0 });
+      const row = el("div", "fc-row");
+      row.appendChild(makeMap(view, 0, h, w, w * cell, h * cell));
+      if (few && state.model) {
+        const names = el("div", "class-names", null, { "aria-hidden": "true" });
+        for (let k = 0; k < n; k++) names.appendChild(el("span", null, state.model.classes[k] ?? String(k)));
+        row.appendChild(names);
       }
-      col.appendChild(list);
-      views.set(layer.name, { kind: "cells", cells });
+      col.appendChild(row);
     }
+    view.legend = legend(1);
+    col.appendChild(view.legend);
+    view.maps[0].box.tabIndex = 0; // one tab stop per layer
+    state.views.set(layer.name, view);
     box.appendChild(col);
   }
 }
 
+function makeMap(view, k, h, w, cssW, cssH) {
+  const box = el("div", "map", null, { role: "button", tabindex: "-1", "aria-describedby": "map-help" });
+  box.dataset.layer = view.name;
+  box.dataset.channel = k;
+  box.style.width = `${cssW + 2}px`;
+  box.style.height = `${cssH + 2}px`;
+  const canvas = canvasOf(w, h);
+  canvas.dataset.layer = view.name;
+  canvas.dataset.channel = k;
+  box.appendChild(canvas);
+  const map = { box, canvas, index: k };
+  view.maps.push(map);
+  const unitAt = (y, x) => (view.kind === "fc" ? { channel: y * w + x, y: 0, x: 0 } : { channel: k, y, x });
+  canvas.addEventListener("click", (e) => {
+    const [y, x] = cellAt(e, canvas, h, w);
+    const u = unitAt(y, x);
+    if (u.channel >= view.channels) return;
+    view.cursor = { map: k, y, x };
+    select({ layer: view.name, ...u });
+  });
+  canvas.addEventListener("pointermove", (e) => {
+    const [y, x] = cellAt(e, canvas, h, w);
+    const u = unitAt(y, x);
+    const v = valueOf(view.name, u);
+    if (v == null) return hideTip();
+    showTip(e, `${describe(view, u)} = ${fmt(v, 3)}`);
+  });
+  canvas.addEventListener("pointerleave", hideTip);
+  box.addEventListener("keydown", (e) => onKey(e, view, map));
+  box.addEventListener("focus", () => showCursor(view));
+  box.addEventListener("blur", () => markIn(box, "cursor").hidden = true);
+  labelMap(view, map);
+  return box;
+}
+
+function describe(view, u) {
+  if (view.kind === "fc") {
+    const names = view.channels <= 16 && state.model ? state.model.classes : null;
+    return `${view.name} unit ${u.channel}${names && names[u.channel] !== String(u.channel) ? ` (${names[u.channel]})` : ""}`;
+  }
+  return `${view.name} map ${u.channel} (${u.y}, ${u.x})`;
+}
+
+function valueOf(name, u) {
+  const view = state.views.get(name);
+  const layer = state.result && state.ink ? state.result.layers.find((l) => l.name === name) : null;
+  if (!layer || u.channel >= view.channels) return null;
+  return layer.values[view.kind === "fc" ? u.channel : u.channel * view.stride + u.y * view.w + u.x];
+}
+
+function cursorUnit(view) {
+  const c = view.cursor;
+  return view.kind === "fc" ? { channel: c.y * view.w + c.x, y: 0, x: 0 } : { channel: c.map, y: c.y, x: c.x };
+}
+
+function labelMap(view, map) {
+  const u = view.cursor.map === map.index ? cursorUnit(view) : { channel: map.index, y: 0, x: 0 };
+  const v = valueOf(view.name, u);
+  const what = view.kind === "fc"
+    ? `layer ${view.name}, ${view.channels} units in a ${view.w}-wide grid; unit ${describe(view, u).split(" unit ")[1]}`
+    : `layer ${view.name}, map ${map.index} of ${view.channels}, unit (${u.y}, ${u.x})`;
+  map.box.setAttribute("aria-label", v == null ? what : `${what}, value ${fmt(v, 3)}`);
+}
+
+function showCursor(view) {
+  const c = view.cursor;
+  const map = view.maps[view.kind === "fc" ? 0 : c.map];
+  placeMark(markIn(map.box, "cursor"), c.y, c.x, c.y + 1, c.x + 1, view.h, view.w);
+  labelMap(view, map);
+}
+
+/** Keyboard within a layer: arrows move the unit, Page Up/Down the map, Enter selects. */
+function onKey(e, view, map) {
+  const c = view.cursor;
+  if (c.map !== map.index && view.kind === "maps") Object.assign(c, { map: map.index });
+  let { y, x } = c;
+  let m = c.map;
+  switch (e.key) {
+    case "ArrowLeft": x--; break;
+    case "ArrowRight": x++; break;
+    case "ArrowUp": y--; break;
+    case "ArrowDown": y++; break;
+    case "PageUp": m--; break;
+    case "PageDown": m++; break;
+    case "Home": m = 0; y = 0; x = 0; break;
+    case "End": m = view.maps.length - 1; break;
+    case "Enter":
+    case " ":
+      e.preventDefault();
+      select({ layer: view.name, ...cursorUnit(view) });
+      return;
+    default:
+      return;
+  }
+  e.preventDefault();
+  y = Math.max(0, Math.min(view.h - 1, y));
+  x = Math.max(0, Math.min(view.w - 1, x));
+  if (view.kind === "fc" && y * view.w + x >= view.channels) return; // past the last unit
+  m = Math.max(0, Math.min(view.maps.length - 1, m));
+  Object.assign(c, { map: m, y, x });
+  const target = view.maps[view.kind === "fc" ? 0 : m];
+  if (target !== map) {
+    map.box.tabIndex = -1;
+    markIn(map.box, "cursor").hidden = true;
+    target.box.tabIndex = 0;
+    target.box.focus();
+  }
+  showCursor(view);
+}
+
+/** One tab stop per layer: the map holding its cursor. */
+function rove(view, index) {
+  for (const m of view.maps) m.box.tabIndex = m.index === index ? 0 : -1;
+}
+
 function showLayers(layers) {
-  const names = layers.map((l) => l.name).join();
-  if ([...views.keys()].join() !== names) buildLayers(layers);
   for (const layer of layers) {
-    const view = views.get(layer.name);
-    const scale = Math.max(Math.abs(layer.min), Math.abs(layer.max), 1e-6);
+    const view = state.views.get(layer.name);
+    const scale = scaleOf(layer.values);
+    setLegend(view.legend, scale);
     if (view.kind === "maps") {
-      const size = view.h * view.w;
-      view.canvases.forEach((cv, k) => paint(cv, layer.data.slice(k * size, (k + 1) * size), view.h, view.w, "signed", scale));
+      view.maps.forEach((m) => paint(m.canvas, layer.values, m.index * view.stride, view.h, view.w, scale));
     } else {
-      view.cells.forEach((cell, k) => {
-        const [r, g, b] = colour(layer.data[k], scale, "signed");
-        cell.style.background = `rgb(${r | 0},${g | 0},${b | 0})`;
-        cell.style.color = layer.data[k] / scale > 0.5 ? "#000" : "#fff";
-      });
+      paint(view.maps[0].canvas, layer.values, 0, view.h, view.w, scale, view.channels);
     }
+  }
+  if (document.activeElement && document.activeElement.classList.contains("map")) {
+    const v = state.views.get(document.activeElement.dataset.layer);
+    if (v) labelMap(v, v.maps[v.kind === "fc" ? 0 : v.cursor.map]);
   }
 }
 
 // ---- one unit ------------------------------------------------------------------------------
-function select(unit, element) {
-  document.querySelectorAll(".selected").forEach((el) => el.classList.remove("selected"));
-  element.classList.add("selected");
-  selected = unit;
+function clearMarks() {
+  document.querySelectorAll(".map.chosen, .map.feeds").forEach((m) => m.classList.remove("chosen", "feeds"));
+  document.querySelectorAll(".mark.unit, .mark.window, .mark.field").forEach((m) => (m.hidden = true));
+  $("wires").innerHTML = "";
+}
+
+export function select(unit) {
+  state.selected = unit;
+  const view = state.views.get(unit.layer);
+  const index = view.kind === "fc" ? 0 : unit.channel;
+  if (view.kind === "fc") view.cursor = { map: 0, y: Math.floor(unit.channel / view.w), x: unit.channel % view.w };
+  else view.cursor = { map: unit.channel, y: unit.y, x: unit.x };
+  rove(view, index);
+  clearMarks();
+  document.querySelectorAll(".mark.cursor").forEach((m) => (m.hidden = true));
+  const focused = document.activeElement;
+  if (focused && focused.classList.contains("map") && focused.dataset.layer === unit.layer) {
+    if (view.maps[index] && focused !== view.maps[index].box) view.maps[index].box.focus();
+    showCursor(view);
+  }
+  const map = view.maps[index];
+  if (map) {
+    map.box.classList.add("chosen");
+    const c = view.cursor;
+    placeMark(markIn(map.box, "unit"), c.y, c.x, c.y + 1, c.x + 1, view.h, view.w);
+  }
+  if (!state.ink) return unitMessage("Draw a digit (or load a test image) to see this unit's arithmetic.");
   askUnit();
 }
 
 async function explain() {
-  const u = selected;
+  const u = state.selected;
   try {
-    const info = await postPng(`/api/unit?layer=${encodeURIComponent(u.layer)}&channel=${u.channel}&y=${u.y}&x=${u.x}`, lastBlob);
+    const q = `layer=${encodeURIComponent(u.layer)}&channel=${u.channel}&y=${u.y}&x=${u.x}`;
+    const info = await postPng(`/api/unit?${q}`, state.blob);
+    if (state.selected !== u) return;
+    markInputs(info);
     showUnit(info);
   } catch (err) {
     status(err.message);
   }
 }
 
-const fmt = (v, d = 3) => Number(v).toFixed(d);
-
-function figure(caption, child) {
-  const f = document.createElement("figure");
-  f.appendChild(child);
-  f.insertAdjacentHTML("beforeend", `<figcaption>${caption}</figcaption>`);
-  return f;
-}
-
-function kernelCanvas(kernel, px) {
-  const k = kernel.length, kw = kernel[0].length;
-  const cv = document.createElement("canvas");
-  cv.width = kw;
-  cv.height = k;
-  cv.style.width = `${px}px`;
-  cv.style.height = `${(px * k) / kw}px`;
-  cv.className = "kernel";
-  paint(cv, kernel.flat(), k, kw, "signed");
-  return cv;
-}
-
-function fieldCanvas(box) {
-  const cv = document.createElement("canvas");
-  cv.width = cv.height = 112;
-  const c = cv.getContext("2d");
-  const small = document.createElement("canvas");
-  small.width = small.height = 28;
-  paint(small, lastInput.flat(), 28, 28, "grey");
-  c.imageSmoothingEnabled = false;
-  c.drawImage(small, 0, 0, 112, 112);
-  if (box) {
-    c.strokeStyle = "#e0302a";
-    c.lineWidth = 2;
-    c.strokeRect(box.x0 * 4 + 1, box.y0 * 4 + 1, (box.x1 - box.x0) * 4 - 2, (box.y1 - box.y0) * 4 - 2);
-  }
-  return cv;
-}
-
-function arithmeticTable(patch, kernel) {
-  const t = document.createElement("table");
-  t.className = "arith";
-  patch.forEach((row, i) => {
-    const tr = t.insertRow();
-    row.forEach((p, j) => { tr.insertCell().textContent = `${fmt(p, 2)}×${fmt(kernel[i][j], 2)}`; });
-  });
-  return t;
-}
-
-function showUnit(info) {
-  $("unit").hidden = false;
-  const where = info.kind === "linear" || info.receptive_field === null && info.kind !== "conv" && info.kind !== "pool"
-    ? `unit ${info.channel}` : `map ${info.channel}, unit (${info.y}, ${info.x})`;
-  $("unit-title").textContent = `${info.layer} (${info.type}) ${where}`;
-  const body = $("unit-body");
-  body.innerHTML = "";
-  const row = document.createElement("div");
-  row.className = "unit-row";
-  body.appendChild(row);
+/** Outline what a unit reads: its receptive field on the input, the maps (and windows) that feed it. */
+function markInputs(info) {
+  const rf = info.receptive_field;
+  const seen = $("seen");
+  if (rf) placeMark(markIn($("seen-box"), "field"), rf.y0, rf.x0, rf.y1, rf.x1, seen.height, seen.width);
+  const prev = state.views.get(info.input_layer);
+  if (!prev || prev.kind !== "maps") return;
+  let feeds = [], window = null;
   if (info.kind === "conv") {
-    info.kernel.slice(0, 16).forEach((k, i) =>
-      row.appendChild(figure(info.kernel.length > 1 ? `filter, input map ${i}` : "filter weights", kernelCanvas(k, 60))));
-  }
-  if (info.receptive_field) {
-    const b = info.receptive_field;
-    row.appendChild(figure(`receptive field ${b.size.join("×")} px`, fieldCanvas(b)));
-  }
-  const lines = [];
-  if (info.kind === "conv") {
-    if (info.patch.length === 1) row.appendChild(figure("input patch × weights: flip-and-filter, with the flip built into the learned weights", arithmeticTable(info.patch[0], info.kernel[0])));
-    else info.per_channel.forEach((s, i) => lines.push(`Σ patch(map ${i}) × kernel(map ${i}) = ${fmt(s, 4)}`));
-    const total = info.per_channel.reduce((a, b) => a + b, 0);
-    lines.push(`Σ patch × kernel = ${fmt(total, 4)}`);
-    lines.push(`+ bias ${fmt(info.bias, 4)} = ${fmt(info.sum, 4)}   (the layer's output: ${fmt(info.output, 4)})`);
+    feeds = info.feeds;
+    const k = info.kernel[0].length, kw = info.kernel[0][0].length;
+    const y0 = info.y * info.stride[0] - info.padding[0], x0 = info.x * info.stride[1] - info.padding[1];
+    window = [y0, x0, y0 + (k - 1) * info.dilation[0] + 1, x0 + (kw - 1) * info.dilation[1] + 1];
   } else if (info.kind === "pool") {
-    lines.push(`${info.op} of the window [${info.window.map((r) => r.map((v) => fmt(v, 2)).join(" ")).join(" | ")}] = ${fmt(info.output, 4)}`);
-  } else if (info.kind === "linear") {
-    const strip = kernelCanvas([info.weights], Math.min(360, info.weights.length * 3));
-    strip.style.height = "14px";
-    row.appendChild(figure(`its ${info.inputs} weights (bright +, blue −)`, strip));
-    lines.push(`Σ over ${info.inputs} inputs of input × weight = ${fmt(info.sum, 4)}; largest terms:`);
-    info.top_terms.forEach((t) => lines.push(`   input[${t.index}] ${fmt(t.input, 3)} × ${fmt(t.weight, 3)} = ${fmt(t.input * t.weight, 4)}`));
-    lines.push(`+ bias ${fmt(info.bias, 4)} = ${fmt(info.sum + info.bias, 4)}   (the layer's output: ${fmt(info.output, 4)})`);
-  } else {
-    lines.push(`output ${fmt(info.output, 4)}`);
+    feeds = [info.channel];
+    const [y0, x0] = info.window_origin;
+    window = [y0, x0, y0 + info.window.length, x0 + info.window[0].length];
   }
-  if (Math.abs(info.activation - info.output) > 1e-6) lines.push(`after the activation function: ${fmt(info.activation, 4)}`);
-  else if (info.kind === "conv" || info.kind === "linear") lines.push(`passed on unchanged: ${fmt(info.activation, 4)}${info.output < 0 ? "" : " (ReLU keeps positive values)"}`);
-  const f = document.createElement("div");
-  f.className = "formula";
-  f.textContent = lines.join("\n");
-  body.appendChild(f);
-  for (const im of info.images) {
-    const img = document.createElement("img");
-    img.src = im.url;
-    img.alt = im.title;
-    body.appendChild(figure(im.title, img));
-  }
-}
-
-// ---- side panels -----------------------------------------------------------------------
-function showSize(size) {
-  const rows = size.layers.map((r) => `<tr><td>${r.name}</td><td>${r.units.toLocaleString()}</td><td>${r.weights.toLocaleString()}</td><td>${r.connections.toLocaleString()}</td></tr>`);
-  const t = size.totals;
-  $("size").innerHTML = `<table><thead><tr><th>layer</th><th>units</th><th>weights</th><th>connections</th></tr></thead>
-    <tbody>${rows.join("")}<tr><th>total</th><th>${t.units.toLocaleString()}</th><th>${t.weights.toLocaleString()}</th><th>${t.connections.toLocaleString()}</th></tr></tbody></table>`;
-}
-
-function showCurves(epochs) {
-  const cv = $("curves");
-  const c = cv.getContext("2d");
-  c.clearRect(0, 0, cv.width, cv.height);
-  c.font = "11px system-ui";
-  if (!epochs.length) { c.fillText("no metrics recorded", 10, 20); return; }
-  const panels = [
-    { title: "loss", keys: [["train_loss", "#3b6fd8"], ["test_loss", "#d2352b"]], y0: 0 },
-    { title: "test accuracy %", keys: [["test_accuracy", "#2f9e44"]], y0: cv.height / 2, scale: 100 },
-  ];
-  const left = 38, right = cv.width - 8, h = cv.height / 2 - 22;
-  for (const p of panels) {
-    const vals = p.keys.flatMap(([k]) => epochs.map((e) => (e[k] ?? NaN) * (p.scale || 1))).filter(Number.isFinite);
-    const lo = Math.min(...vals), hi = Math.max(...vals);
-    const top = p.y0 + 16;
-    const X = (i) => (epochs.length === 1 ? (left + right) / 2 : left + ((right - left) * i) / (epochs.length - 1));
-    const Y = (v) => top + h - ((v - lo) / Math.max(hi - lo, 1e-9)) * h;
-    c.fillStyle = "#1d2330";
-    c.fillText(p.title, left, p.y0 + 11);
-    c.fillStyle = "#6b7385";
-    c.fillText(fmt(hi, 2), 2, top + 8);
-    c.fillText(fmt(lo, 2), 2, top + h);
-    c.strokeStyle = "#d9dde6";
-    c.strokeRect(left, top, right - left, h);
-    for (const [k, colourName] of p.keys) {
-      c.strokeStyle = colourName;
-      c.beginPath();
-      epochs.forEach((e, i) => (i ? c.lineTo(X(i), Y(e[k] * (p.scale || 1))) : c.moveTo(X(i), Y(e[k] * (p.scale || 1)))));
-      c.stroke();
-      c.fillStyle = colourName;
-      epochs.forEach((e, i) => c.fillRect(X(i) - 2, Y(e[k] * (p.scale || 1)) - 2, 4, 4));
+  const chosen = state.views.get(info.layer).maps[info.channel];
+  const svg = $("wires");
+  const base = $("layers").getBoundingClientRect();
+  for (const k of feeds) {
+    const m = prev.maps[k];
+    if (!m) continue;
+    m.box.classList.add("feeds");
+    const [y0, x0, y1, x1] = window;
+    const clip = (v, n) => Math.max(0, Math.min(n, v));
+    placeMark(markIn(m.box, "window"), clip(y0, prev.h), clip(x0, prev.w), clip(y1, prev.h), clip(x1, prev.w), prev.h, prev.w);
+    if (chosen) {
+      const a = m.box.getBoundingClientRect(), b = chosen.box.getBoundingClientRect();
+      const line = document.createElementNS("http://www.w3.org/2000/svg", "line");
+      line.setAttribute("x1", a.right - base.left);
+      line.setAttribute("y1", a.top + a.height / 2 - base.top);
+      line.setAttribute("x2", b.left - base.left);
+      line.setAttribute("y2", b.top + b.height / 2 - base.top);
+      svg.appendChild(line);
     }
   }
 }
 
+window.addEventListener("resize", () => {
+  if (state.selected && state.ink) askUnit();
+});
+
+// ---- start -------------------------------------------------------------------------------
 async function start() {
   clearPad();
   try {
-    const [m, curves] = await Promise.all([fetch("/api/model").then((r) => r.json()), fetch("/api/curves").then((r) => r.json())]);
-    model = m;
+    const m = await fetch("/api/model").then((r) => r.json());
+    state.model = m;
     $("model-name").textContent = `${m.name} on ${m.dataset}`;
-    if (m.test_accuracy != null) $("model-accuracy").textContent = `test accuracy ${(100 * m.test_accuracy).toFixed(2)}%`;
+    const [, h, w] = m.input_shape;
+    $("seen").width = w;
+    $("seen").height = h;
+    $("seen").getContext("2d", { willReadFrequently: true }); // a CPU canvas, like the maps
+    hoverValues($("seen"), h, w, (y, x) => {
+      const inp = state.ink && state.result ? state.result.input : null;
+      if (!inp) return null;
+      const [c] = inp.shape;
+      const v = Array.from({ length: c }, (_, k) => fmt(inp.values[(k * h + y) * w + x], 3));
+      return `input (${y}, ${x}) = ${v.join(", ")} (normalized)`;
+    });
+    const steps = [m.digits ? `${m.native_shape[1]}×${m.native_shape[2]}, centred like MNIST` : `${m.native_shape[1]}×${m.native_shape[2]}`];
+    if (m.resize) steps.push(`resized to ${m.resize}×${m.resize}`);
+    if (m.input_shape[0] !== m.native_shape[0]) steps.push("grey repeated to RGB");
+    steps.push("normalized");
+    $("seen-caption").textContent = `what the network sees: ${steps.join(", ")}`;
     buildProbabilities();
-    showSize(m.size);
-    showCurves(curves.epochs);
-    askPredict();
+    showEmpty();
+    startSide(m);
+    askPredict(); // an empty pad: lays out the layers, shows no prediction
   } catch (err) {
     status(`could not reach the server: ${err.message}`);
   }

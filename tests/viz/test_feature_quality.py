@@ -1,0 +1,165 @@
+"""Feature visualization that shows what the lecture shows (issue 13): images that start as faint
+noise, form gradually without clipping, look like their class, and figures that say their steps."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from cnnlab.data import load_dataset
+from cnnlab.models import create
+from cnnlab.viz import objectives
+from cnnlab.viz.figures import OUTSIDE, padded_patch, snapshots_figure, weights_figure
+from cnnlab.viz.filters import filter_weights, input_layout
+from cnnlab.viz.param import make_param
+from cnnlab.viz.render import RenderConfig, RenderResult, render
+from cnnlab.viz.source import load_subject
+
+MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def saturation(img: np.ndarray) -> float:
+    return float(((img < 0.01) | (img > 0.99)).mean())
+
+
+def roughness(img: np.ndarray) -> float:
+    return float((np.abs(np.diff(img, axis=-1)).mean() + np.abs(np.diff(img, axis=-2)).mean()) / 2)
+
+
+def small_net() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(3, 16, 5, padding=2),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(32, 32, 3, padding=1),
+        nn.ReLU(),
+    ).eval()
+
+
+@pytest.mark.parametrize("kind", ["fourier", "pixels"])
+def test_the_start_is_faint_noise_around_mid_grey(kind):
+    for size in (28, 64, 224):
+        img = make_param(kind, (2, 3, size, size), seed=0).image().detach().numpy()
+        assert abs(img.mean() - 0.5) < 0.01 and img.std() < 0.01, (kind, size, img.std())
+        assert saturation(img) == 0
+
+
+@pytest.mark.parametrize("kind", ["fourier", "pixels"])
+def test_images_form_gradually_without_clipping_on_a_random_conv_net(kind):
+    """At 64×64, every snapshot of 0, 4, 48, 512 steps: ≤ 2% saturated pixels and a bounded
+    roughness, each snapshot further from the start than the last, and the objective improved."""
+    cfg = RenderConfig(steps=512, snapshots=(0, 4, 48, 512), param=kind)
+    res = render(small_net(), objectives.channel("6", 3), (3, 64, 64), MEAN, STD, cfg)
+    start = res.snapshots[0]
+    moved = []
+    for step in (0, 4, 48, 512):
+        img = res.snapshots[step]
+        assert saturation(img) <= 0.02, (step, saturation(img))
+        assert roughness(img) <= 0.12, (step, roughness(img))
+        moved.append(float(np.abs(img - start).mean()))
+    assert moved == sorted(moved) and moved[1] < moved[2] < moved[3]
+    assert moved[1] < 0.05  # step 4 is still close to the start: the image forms, it does not jump
+    assert res.end_value > res.start_value + 0.2 and res.end_value > 5 * abs(res.start_value)
+
+
+def test_forward_stops_after_the_deepest_layer_the_objective_needs():
+    class Boom(nn.Module):
+        def forward(self, x):
+            raise AssertionError("a layer above the objective ran")
+
+    net = small_net()
+    guarded = nn.Sequential(*net, nn.Flatten(), Boom())
+    cfg = RenderConfig(steps=3, snapshots=(0, 3), seed=2)
+    a = render(guarded, objectives.channel("6", 1), (3, 32, 32), MEAN, STD, cfg)
+    b = render(net, objectives.channel("6", 1), (3, 32, 32), MEAN, STD, cfg)
+    np.testing.assert_allclose(a.final, b.final, rtol=1e-5, atol=1e-6)  # the same optimization
+
+
+def test_batched_objectives_give_each_image_its_own_target():
+    acts = {"L": torch.arange(2 * 3 * 4, dtype=torch.float32).view(2, 3, 2, 2)}
+    img = torch.zeros(2, 1, 4, 4)
+    got = objectives.channels("L", [2, 0])(acts, img)
+    assert got.tolist() == [acts["L"][0, 2].mean().item(), acts["L"][1, 0].mean().item()]
+    out = {objectives.OUTPUT: torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])}
+    assert objectives.class_logits([1, 2])(out, img).tolist() == [2.0, 6.0]
+
+
+def test_a_class_visualization_moves_toward_its_class_mean(trained_lenet):
+    """A (briefly) trained LeNet-5: each class image ends closer to its own class's mean training
+    image than it started, for most classes, and closer to its own than to the average other."""
+    s = load_subject(str(trained_lenet))
+    train, _ = load_dataset("mnist")
+    imgs = train.images[:20000, 0].float() / 255
+    labels = train.labels[:20000]
+    means = torch.stack([imgs[labels == k].mean(0) for k in range(10)]).numpy().reshape(10, -1)
+
+    def corr(img, k):
+        return float(np.corrcoef(img.ravel(), means[k])[0, 1])
+
+    res = render(
+        s.model,
+        objectives.class_logits(list(range(10))),
+        s.input_shape,
+        s.mean,
+        s.std,
+        RenderConfig(steps=256, snapshots=(0, 256), batch=10),
+    )
+    toward = own_beats_others = 0
+    for k in range(10):
+        start, end = res.snapshots[0][k, 0], res.final[k, 0]
+        toward += corr(end, k) > corr(start, k) + 0.1
+        own_beats_others += corr(end, k) > np.mean([corr(end, j) for j in range(10) if j != k])
+    assert toward >= 8 and own_beats_others >= 8, (toward, own_beats_others)
+
+
+def test_every_snapshot_column_is_labelled_with_its_step():
+    snaps = {s: np.full((2, 1, 8, 8), 0.5) for s in (0, 4, 48, 2048)}
+    fig = snapshots_figure(RenderResult(snaps, 0.0, 1.0), "t")
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles == ["step 0", "step 4", "step 48", "step 2048"]
+    assert len(fig.axes) == 8  # a row per image of the batch
+
+
+def test_fully_connected_weights_are_drawn_in_the_layout_of_their_input():
+    torch.manual_seed(0)
+    model = create("lenet5").eval()
+    assert input_layout(model, "F5", (1, 28, 28)) == (16, 5, 5)  # S4's maps
+    units, caption, colour = filter_weights(model, "F5", (1, 28, 28))
+    assert units.shape == (120, 16, 5, 5) and not colour and "16 maps of 5×5" in caption
+    # unit 7's weight from S4 map 3, position (1, 4) is in_features index 3·25 + 1·5 + 4
+    assert units[7, 3, 1, 4] == model.F5.weight[7, 3 * 25 + 1 * 5 + 4].item()
+    units6, _, _ = filter_weights(model, "F6", (1, 28, 28))
+    assert units6.shape == (84, 1, 10, 12)  # F5's 120 outputs have no spatial layout: a 10×12 grid
+    fc = create("fc-baseline").eval()
+    first = next(n for n, m in fc.named_modules() if isinstance(m, nn.Linear))
+    assert filter_weights(fc, first, (1, 28, 28))[0].shape[1:] == (1, 28, 28)  # the lecture's MNIST picture
+
+
+def test_signed_weights_use_one_diverging_map_with_zero_white():
+    units = np.zeros((2, 1, 3, 3))
+    units[0, 0, 0, 0], units[1, 0, 2, 2] = 1.0, -1.0
+    fig = weights_figure(units)
+    image = fig.axes[0].get_images()[0]
+    assert image.get_cmap().name.startswith("RdBu_r") and image.norm.vmin == -1 and image.norm.vmax == 1
+    r0, g0, b0, _ = image.get_cmap()(image.norm(0.0))
+    assert min(r0, g0, b0) > 0.9  # zero is (near) white
+    r, _, b, _ = image.get_cmap()(image.norm(1.0))
+    assert r > b  # positive red
+    assert len(fig.axes) == 2  # the image and its colour bar
+
+
+def test_a_receptive_field_past_the_border_is_padded_with_a_colour_that_is_not_ink():
+    img = np.random.default_rng(0).random((28, 28))
+    patch = padded_patch(img, ((-3, 11), (20, 34)))  # 3 rows above the image, 6 columns right of it
+    assert patch.shape == (14, 14, 3)
+    np.testing.assert_array_equal(patch[3:, :8, 0], img[0:11, 20:28])
+    outside = np.concatenate([patch[:3].reshape(-1, 3), patch[3:, 8:].reshape(-1, 3)])
+    colours = {tuple(c) for c in OUTSIDE}
+    assert all(tuple(p) in colours for p in outside)
+    assert all(abs(c[2] - c[0]) > 0.1 for c in colours)  # bluish: no grey pixel of a digit looks like it
