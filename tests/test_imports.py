@@ -10,8 +10,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = SRC / "cnnlab"
 
@@ -19,8 +17,10 @@ PACKAGE = SRC / "cnnlab"
 # a higher one or from another folder of its own layer.
 LAYERS = [
     {"errors"},
-    {"", "atomic", "device", "paths", "extras"},  # `cnnlab` itself and its small helpers
-    {"data", "nn", "conv"},
+    {"outputs"},  # the output-file policy that atomic writes go through
+    {"", "atomic", "device", "paths", "extras", "limits"},  # `cnnlab` itself and its small helpers
+    {"data", "conv"},
+    {"nn"},  # layers use conv's output-size helper (conv/shapes.py)
     {"models"},
     {"runs"},
     {"train", "size", "viz"},
@@ -30,12 +30,9 @@ LAYERS = [
 ]
 LAYER_OF = {name: i for i, layer in enumerate(LAYERS) for name in layer}
 
-# conv/api.py <-> conv/methods/matrix.py: the one cycle known when this test was written;
-# helper i15 is breaking it (issue 16). Remove this entry once that fix is on main.
-KNOWN_CYCLE_EDGES = {
-    ("cnnlab.conv.methods.matrix", "cnnlab.conv.api"),
-    ("cnnlab.conv.api", "cnnlab.conv.methods.matrix"),
-}
+# limits.activation_bytes traces a model with size/trace.py (a lazy import from the bottom layer
+# up to size/): known, landed with issue 14's memory limits; moving that estimate into size/ drops it.
+KNOWN_UPWARD_EDGES = {("cnnlab.limits", "cnnlab.size.trace")}
 
 
 def module_name(path: Path) -> str:
@@ -123,19 +120,14 @@ def test_imports_point_down_the_layers():
     for src, targets in graph().items():
         for dst in targets:
             a, b = folder(src), folder(dst)
-            if a != b and LAYER_OF[b] >= LAYER_OF[a]:
+            if a != b and LAYER_OF[b] >= LAYER_OF[a] and (src, dst) not in KNOWN_UPWARD_EDGES:
                 wrong.append(f"{src} -> {dst}")
     assert not wrong, "imports that point up or sideways:\n" + "\n".join(sorted(wrong))
 
 
 def test_no_import_cycles():
-    edges = {m: {t for t in ts if (m, t) not in KNOWN_CYCLE_EDGES} for m, ts in graph().items()}
-    assert not cycles(edges), cycles(edges)
-
-
-@pytest.mark.xfail(reason="conv/api.py <-> conv/methods/matrix.py: being broken by helper i15", strict=False)
-def test_the_known_conv_cycle_is_gone():
-    assert not cycles(graph())
+    found = cycles(graph())
+    assert not found, found
 
 
 def test_the_checker_sees_cycles_and_upward_edges():
