@@ -62,7 +62,8 @@ def main() -> None:
     lenet = args.lenet or train(tmp)
     judge_dir = args.judge or train(tmp, "--model", "mnist-fast", "--seed", "1")
     s = load_subject(lenet)
-    judge = load_subject(judge_dir).model.eval()
+    judged_by = load_subject(judge_dir)
+    judge = judged_by.model.eval()
     train_set, _ = load_dataset("mnist", quiet=True)
     imgs = train_set.images[:, 0].float() / 255
     means = torch.stack([imgs[train_set.labels == k].mean(0) for k in range(10)]).numpy().reshape(10, -1)
@@ -75,7 +76,7 @@ def main() -> None:
         cfg = replace(RenderConfig(steps=args.steps, snapshots=(0, args.steps), batch=10, seed=args.seed), **change)
         res = render(s.model, objectives.class_logits(list(range(10))), s.input_shape, s.mean, s.std, cfg)
         start, final = res.snapshots[0][:, 0], res.final[:, 0]
-        x = torch.tensor((final - s.mean[0]) / s.std[0]).float()[:, None]
+        x = torch.tensor((final - judged_by.mean[0]) / judged_by.std[0]).float()[:, None]  # the judge's own input
         with torch.no_grad():
             judged = judge(x).argmax(1).tolist()
         row = {

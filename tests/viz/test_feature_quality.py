@@ -163,3 +163,36 @@ def test_a_receptive_field_past_the_border_is_padded_with_a_colour_that_is_not_i
     colours = {tuple(c) for c in OUTSIDE}
     assert all(tuple(p) in colours for p in outside)
     assert all(abs(c[2] - c[0]) > 0.1 for c in colours)  # bluish: no grey pixel of a digit looks like it
+
+
+def test_the_fourier_blur_is_a_gaussian_of_sigma_pixels():
+    from scipy.ndimage import gaussian_filter
+
+    param = make_param("fourier", (1, 1, 32, 40), seed=3, decorrelate=False)
+    with torch.no_grad():
+        param.spectrum.mul_(300)  # a visible image (pre-sigmoid values of order 1)
+
+    def pre():
+        return torch.logit(param.image()).detach().numpy()[0, 0]
+
+    before = pre()
+    param.blur_(1.2)
+    expected = gaussian_filter(before, 1.2, mode="wrap")  # the FFT's periodic borders
+    np.testing.assert_allclose(pre(), expected, atol=2e-2 * np.abs(before).max())
+
+
+def test_decay_moves_the_image_to_the_data_mean_colour():
+    for kind in ("fourier", "pixels"):
+        param = make_param(kind, (2, 3, 16, 20), seed=1)
+        target = torch.tensor([0.2, 0.5, 0.7])
+        param.decay_(1.0, target)
+        img = param.image().detach()
+        torch.testing.assert_close(img, target.view(1, 3, 1, 1).expand_as(img), atol=1e-4, rtol=0)
+
+
+def test_bad_render_settings_are_refused():
+    from cnnlab.errors import CnnlabError
+
+    for bad in ({"decay": 1.5}, {"blur_every": -1}, {"blur_sigma": 0.0}, {"batch": 0}):
+        with pytest.raises(CnnlabError):
+            RenderConfig(**bad)

@@ -128,7 +128,7 @@ def examples(
 @viz_app.command()
 def features(
     target: Target,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output strip PNG.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output PNG (the snapshots, labelled with their steps).")],
     layer: Annotated[Optional[str], typer.Option(help="Layer for --channel / --neuron / --deepdream [none].")] = None,
     channel: Annotated[Optional[int], typer.Option(help="Maximize this channel's mean activation [none].")] = None,
     neuron: Annotated[Optional[int], typer.Option(help="Maximize the centre unit of this channel [none].")] = None,

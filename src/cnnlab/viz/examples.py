@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from cnnlab.data.memory import ImageTensors
 from cnnlab.errors import CnnlabError
@@ -112,9 +112,3 @@ def unclipped_box(field, position: tuple[int, ...]) -> tuple[tuple[int, int], ..
         lo = math.ceil(s + p * j - (r - 1) / 2 - 1e-9)
         out.append((lo, lo + int(round(r))))
     return tuple(out)
-
-
-def crop(image: Tensor, box: tuple[tuple[int, int], ...]) -> Tensor:
-    """The patch of a (C, H, W) image inside a receptive-field box."""
-    (y0, y1), (x0, x1) = box
-    return image[:, y0:y1, x0:x1]

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from cnnlab import atomic
-from cnnlab.viz.images import chw_to_hwc
+from cnnlab.viz.images import DIVERGING, chw_to_hwc
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -29,7 +29,6 @@ if TYPE_CHECKING:
     from cnnlab.viz.examples import TopExamples
     from cnnlab.viz.render import RenderResult
 
-DIVERGING = "RdBu_r"  # negative blue, 0 white, positive red (also in serve/static)
 OUTSIDE = (np.array([0.70, 0.76, 0.90]), np.array([0.55, 0.62, 0.80]))  # checkerboard: "no image here"
 BOX = "#ff3b30"  # receptive-field outline
 SEPARATOR = "#3a3a3a"  # between weight maps

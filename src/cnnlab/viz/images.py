@@ -9,15 +9,11 @@ from PIL import Image
 
 from cnnlab import atomic
 
+DIVERGING = "RdBu_r"  # signed values: negative blue, 0 white, positive red (also in serve/static)
+
 
 def to_uint8(img: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(img * 255), 0, 255).astype(np.uint8)
-
-
-def signed_to_unit(w: np.ndarray) -> np.ndarray:
-    """Map weights to [0, 1] with 0 at mid-grey and ± the largest |weight| at white/black."""
-    peak = np.abs(w).max()
-    return 0.5 + 0.5 * w / peak if peak > 0 else np.full_like(w, 0.5)
 
 
 def diverging(w: np.ndarray, peak: float | None = None) -> np.ndarray:
@@ -27,7 +23,7 @@ def diverging(w: np.ndarray, peak: float | None = None) -> np.ndarray:
 
     peak = float(np.abs(w).max()) if peak is None else peak
     unit = 0.5 + 0.5 * w / peak if peak > 0 else np.full_like(w, 0.5, dtype=np.float64)
-    return colormaps["RdBu_r"](np.clip(unit, 0, 1))[..., :3]
+    return colormaps[DIVERGING](np.clip(unit, 0, 1))[..., :3]
 
 
 def minmax(w: np.ndarray) -> np.ndarray:
@@ -78,7 +74,3 @@ def overlay(image: np.ndarray, heat: np.ndarray, alpha: float = 0.6) -> np.ndarr
     colours = colormaps["inferno"](h)[..., :3]
     weight = alpha * h[..., None]
     return base * (1 - weight) + colours * weight
-
-
-def upscale(img: np.ndarray, factor: int) -> np.ndarray:
-    return np.kron(img, np.ones((factor, factor) + (1,) * (img.ndim - 2))) if factor > 1 else img

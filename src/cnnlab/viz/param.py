@@ -30,8 +30,6 @@ from cnnlab.errors import CnnlabError
 COLOR_CORRELATION = torch.tensor([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]])
 COLOR_CORRELATION = COLOR_CORRELATION / COLOR_CORRELATION.norm(dim=0).max()
 
-PARAMS = ("fourier", "pixels")
-
 
 class Pixels:
     def __init__(
@@ -64,7 +62,8 @@ class Pixels:
 
     @torch.no_grad()
     def decay_(self, fraction: float, target: Tensor) -> None:
-        """Move the image a ``fraction`` of the way to the colour ``target`` (C,) in [0, 1]."""
+        """Move the image a ``fraction`` of the way to the colour ``target`` (C,) in [0, 1], in the
+        sigmoid's input (logit) space."""
         t = torch.logit(target.clamp(0.02, 0.98)).to(self.raw).view(1, -1, 1, 1) / self.gain
         self.raw.lerp_(t.expand_as(self.raw), fraction)
 
@@ -111,8 +110,9 @@ class Fourier:
 
     @torch.no_grad()
     def decay_(self, fraction: float, target: Tensor) -> None:
-        """Move the image a ``fraction`` of the way to the colour ``target`` (C,) in [0, 1]: the
-        spectrum shrinks toward the one of a flat image of that colour (only its DC term)."""
+        """Move the image a ``fraction`` of the way to the colour ``target`` (C,) in [0, 1], in the
+        sigmoid's input (logit) space: the spectrum shrinks toward the one of a flat image of that
+        colour (only its DC term)."""
         b, c, h, w = self.shape
         logit = torch.logit(target.clamp(0.02, 0.98)).to(self.spectrum).view(-1)  # (C,)
         if self.decorrelate:

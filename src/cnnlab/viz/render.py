@@ -44,6 +44,16 @@ class RenderConfig:
     blur_every: int = 4  # Gaussian blur of the image every this many steps (0: never)
     blur_sigma: float = 0.5  # the blur's standard deviation, in pixels
 
+    def __post_init__(self) -> None:
+        if not 0 <= self.decay <= 1:
+            raise CnnlabError(f"decay must be a fraction in [0, 1], got {self.decay}")
+        if self.blur_every < 0:
+            raise CnnlabError(f"blur_every must be 0 (no blur) or a number of steps, got {self.blur_every}")
+        if self.blur_every and not self.blur_sigma > 0:
+            raise CnnlabError(f"blur_sigma must be positive (pixels), got {self.blur_sigma}; or set blur_every=0")
+        if self.batch < 1:
+            raise CnnlabError(f"batch must be at least 1, got {self.batch}")
+
 
 @dataclass
 class RenderResult:
@@ -163,12 +173,3 @@ def check_objective_target(model: nn.Module, input_shape, layer: str, channel: i
     with capture(model, [layer]) as acts, torch.no_grad(), frozen(model):
         model(torch.zeros(1, *input_shape, device=next(model.parameters()).device))
     check_channel(layer, acts[layer], channel)
-
-
-def strip(result: RenderResult, scale: int = 1) -> np.ndarray:
-    """One picture: a row per image in the batch, a column per snapshot step, in [0, 1]."""
-    from cnnlab.viz.images import chw_to_hwc, grid
-
-    steps = sorted(result.snapshots)
-    tiles = [chw_to_hwc(result.snapshots[s][b]) for b in range(result.final.shape[0]) for s in steps]
-    return grid(tiles, cols=len(steps), pad=2, scale=scale)

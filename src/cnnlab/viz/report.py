@@ -104,7 +104,10 @@ def write_report(
 
     units_html: list[tuple[str, list[tuple[str, str]]]] = []
     for layer in conv_layers(model):
-        channels = list(range(min(_channel_count(model, layer, test), max_channels)))
+        count = _channel_count(model, layer, test)
+        channels = list(range(min(count, max_channels)))
+        if count > max_channels:
+            log(f"{layer} has {count} channels: showing the first {max_channels}")
         tops = top_examples_many(model, test, layer, channels, k=9)
         result = render(
             model,
@@ -115,8 +118,8 @@ def write_report(
             replace(cfg, batch=len(channels)),
         )
         pairs = []
-        for c, top in zip(channels, tops):
-            mine = _one(result, c)
+        for b, (c, top) in enumerate(zip(channels, tops)):
+            mine = _one(result, b)
             label = f"{layer} channel {c}"
             save(
                 examples_figure(test.images, top, f"{label}: top {len(top.indices)} test images (activation)"),
