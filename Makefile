@@ -6,21 +6,23 @@ STAMP  := $(VENV)/.cnnlab-installed
 
 .PHONY: demo test lint format bench clean-venv
 
-# (Re)install only when pyproject.toml changed since the last install.
-$(STAMP): pyproject.toml
+# (Re)install only when pyproject.toml or the lock changed since the last install. The exact,
+# tested versions come from constraints.txt; pyproject.toml only states compatible ranges.
+$(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
 
 demo: $(STAMP)  ## train LeNet-5 on MNIST and print the test accuracy
 	$(BIN)/cnnlab train --model lenet5 --dataset mnist
 
-test: $(STAMP)  ## the whole test suite
+test: $(STAMP)  ## the whole test suite, the docstring examples included (tests/test_doctests.py)
 	$(BIN)/python -m pytest -q
 
-lint: $(STAMP)
+lint: $(STAMP)  ## ruff, and pyright (basic) on src/
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/pyright
 
 format: $(STAMP)
 	$(BIN)/ruff format src tests benchmarks

@@ -20,7 +20,7 @@ import common
 from cnnlab.data.memory import ImageTensors
 from cnnlab.models import create
 from cnnlab.train.config import TrainConfig
-from cnnlab.train.loop import EpochState, train_one_epoch
+from cnnlab.train.loop import EpochState, epoch_batches, train_one_epoch
 from cnnlab.train.optim import build_optimizer, build_schedule
 
 CASES = [  # model, (C, H, W), batch, steps on CPU, steps on GPU
@@ -72,11 +72,11 @@ def measure(model_name, shape, batch, steps, device, channels_last, amp, compile
     scaler = torch.amp.GradScaler("cuda") if amp == "fp16" and device.type == "cuda" else None
     warm = data.subset(slice(0, 2 * batch))
     g = torch.Generator().manual_seed(0)
-    train_one_epoch(run, opt, sched, warm, cfg, 1, g, EpochState(torch.arange(len(warm))), quiet=True, scaler=scaler)
+    state = EpochState(torch.arange(len(warm)))
+    train_one_epoch(run, opt, sched, epoch_batches(warm, cfg, state, g), cfg, state, scaler=scaler)
     timed = data.subset(slice(2 * batch, n))
-    state = train_one_epoch(
-        run, opt, sched, timed, cfg, 1, g, EpochState(torch.arange(len(timed))), quiet=True, scaler=scaler
-    )
+    state = EpochState(torch.arange(len(timed)))
+    state = train_one_epoch(run, opt, sched, epoch_batches(timed, cfg, state, g), cfg, state, scaler=scaler)
     return len(timed) / state.seconds
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
 from cnnlab.errors import CnnlabError
 from cnnlab.models import create, get_spec, list_models
 from cnnlab.models.lenet1998 import C3_TABLE
+from cnnlab.runs import Run
 from cnnlab.train.run import config_for, run_training
 from tests.conftest import assert_one_line_error, run_cli
 
@@ -46,10 +49,19 @@ def test_small_variants_take_32x32_colour(name):
     assert create(name, in_channels=3, input_size=32, num_classes=100)(torch.randn(2, 3, 32, 32)).shape == (2, 100)
 
 
-def test_every_layer_has_a_readable_name():
-    for name in list_models():
-        for module_name, _ in create(name).named_modules():
-            assert " " not in module_name
+CNNLAB_MODELS = [n for n in list_models() if get_spec(n).input_shape is None]  # the torchvision ones name their own
+
+
+@pytest.mark.parametrize("name", CNNLAB_MODELS)
+def test_every_layer_has_a_name_that_says_what_it_is(name):
+    """`cnnlab viz --layer` takes these names: a top-level layer is called C1 or conv1, not
+    nn.Sequential's 0, 1, 2, and every name the model lists is one that finds its layer."""
+    model = create(name)
+    children = [n for n, _ in model.named_children()]
+    assert children and not [n for n in children if n.isdigit()], children
+    for module_name, module in model.named_modules():
+        if module_name:
+            assert model.get_submodule(module_name) is module
 
 
 def test_lenet1998_connection_table_is_table_one():
@@ -69,14 +81,22 @@ def test_lenet1998_connection_table_is_table_one():
     assert (dense.abs().sum((2, 3)) > 0).sum().item() == 60  # 60 of the 96 map pairs are connected
 
 
-MNIST_MODELS = [n for n in list_models() if get_spec(n).input_shape is None]
+MNIST_MODELS = CNNLAB_MODELS
 
 
 @pytest.mark.parametrize("name", MNIST_MODELS)
 def test_train_runs_for_every_model_that_fits_mnist(name, tmp_path):
+    """Trains, and the reported accuracy is what the saved model really gets on those test
+    images (recomputed here from its weights and the run's recorded pipeline)."""
     cfg = config_for(name, epochs=1, train_subset=64, test_subset=64, batch_size=32, device="cpu")
     summary = run_training(cfg, out=tmp_path / name, quiet=True, echo=lambda s: None)
-    assert summary["status"] == "finished" and 0 <= summary["test_accuracy"] <= 1
+    assert summary["status"] == "finished"
+    run = Run.open(tmp_path / name)
+    test = run.data()[1]
+    with torch.no_grad():
+        predicted = run.model()(run.preprocess(test.images[:64])).argmax(1)
+    assert summary["test_accuracy"] == pytest.approx((predicted == test.labels[:64]).float().mean().item(), abs=1e-9)
+    assert len(run.metrics) == 1 and all(math.isfinite(v) for v in run.metrics[0]["train_loss_trace"])
 
 
 def test_imagenet_models_refuse_inputs_too_small_with_a_hint():

@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
+from cnnlab.runs import Run
+from cnnlab.train.evaluation import evaluate_run
 from cnnlab.train.run import config_for, run_training
 from tests.conftest import assert_one_line_error, run_cli
 
@@ -26,10 +29,25 @@ def test_eval_reports_top5_per_class_and_confusion(small_run):
     assert proc.returncode == 0, proc.stderr
     r = json.loads(proc.stdout.strip().splitlines()[-1])
     assert r["test_accuracy"] == summary["test_accuracy"] and r["total"] == 1000
-    assert r["test_top5_accuracy"] >= r["test_accuracy"] and r["test_top5_error"] == pytest.approx(
-        1 - r["test_top5_accuracy"]
-    )
-    assert set(r["per_class_accuracy"]) == {str(d) for d in range(10)}
+    # top-1, top-5, per-class accuracy and the confusion matrix, recomputed by hand from the logits
+    run = Run.open(out)
+    test = run.data()[1]
+    x = run.preprocess(test.images[:1000]).contiguous(memory_format=torch.channels_last)  # as eval batches it
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):  # the run trained and evaluates in bf16
+        logits = run.model()(x).float()  # (1000, 10)
+    y = test.labels[:1000]
+    top5 = torch.topk(logits, 5, dim=1).indices  # (1000, 5)
+    hits = sum(int(y[i]) in top5[i].tolist() for i in range(1000))
+    assert r["topk"] == 5 and r["test_top5_accuracy"] == pytest.approx(hits / 1000, abs=1e-12)
+    assert r["test_accuracy"] == pytest.approx((logits.argmax(1) == y).double().mean().item(), abs=1e-12)
+    assert r["test_top5_accuracy"] > r["test_accuracy"]  # on a one-epoch bf16 LeNet some digits are only in the top 5
+    assert r["test_top5_error"] == pytest.approx(1 - hits / 1000, abs=1e-12)
+    for d in range(10):
+        assert r["per_class_accuracy"][str(d)] == pytest.approx(
+            (logits.argmax(1)[y == d] == d).double().mean().item(), abs=1e-12
+        )
+    expected = [[int(((y == t) & (logits.argmax(1) == p)).sum()) for p in range(10)] for t in range(10)]
+    assert expected == evaluate_run(out, device="cpu")["confusion"]
     assert (out / "confusion.png").read_bytes()[:4] == b"\x89PNG"
 
 

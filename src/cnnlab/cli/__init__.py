@@ -19,9 +19,14 @@ import typer
 from cnnlab import limits
 from cnnlab.cli.app import app
 from cnnlab.errors import CnnlabError
+from cnnlab.extras import EXTRAS
 
 # importing the command modules registers their commands on `app`
 from cnnlab.cli import eval_cmd, experiment_cmd, filter_cmd, models_cmd, serve_cmd, size_cmd, train_cmd, viz_cmd  # noqa: E402,F401  isort: skip
+
+
+# top-level module -> the extra that installs it
+OPTIONAL = {m: extra for extra, mods in EXTRAS.items() for m in mods.replace(" and ", " ").split()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,6 +61,10 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as e:  # a bug in cnnlab, not the user's fault
             if debug:
                 raise
+            extra = OPTIONAL.get((getattr(e, "name", None) or "").split(".")[0])
+            if isinstance(e, ModuleNotFoundError) and extra:  # an optional dependency a command imports lazily
+                _error(f"this command needs {e.name}, which is not installed: pip install 'cnnlab[{extra}]'")
+                return 2
             _error(
                 f"internal error: {type(e).__name__}: {e} "
                 "(a bug in cnnlab; rerun with CNNLAB_DEBUG=1 to see the traceback, and please report it)"

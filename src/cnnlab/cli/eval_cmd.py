@@ -12,6 +12,7 @@ from cnnlab.cli import checks
 from cnnlab.cli.app import app
 from cnnlab.cli.output import info, print_json
 from cnnlab.errors import CnnlabError
+from cnnlab.train.evaluation import evaluate_model, evaluate_run
 
 
 @app.command("eval")
@@ -45,8 +46,6 @@ def eval_(
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON line of results.")] = False,
 ) -> None:
     """Evaluate a trained run (or --model NAME --dataset D) on the test split."""
-    from cnnlab.train.evaluation import evaluate_model, evaluate_run
-
     if run_dir is not None and model is not None:
         raise CnnlabError("give either a RUN_DIR or --model NAME, not both")
     for path in (confusion,) if confusion is not None else ():
@@ -73,10 +72,11 @@ def eval_(
     if json_out:
         print_json({k: v for k, v in result.items() if k != "confusion"})
         return
+    k = result["topk"]
     info(
         f"{result['model']} on {result['dataset']}: top-1 accuracy {100 * result['test_accuracy']:.2f}% "
-        f"(error {100 * result['test_error']:.2f}%), top-5 accuracy {100 * result['test_top5_accuracy']:.2f}% "
-        f"(error {100 * result['test_top5_error']:.2f}%), test loss {result['test_loss']:.4f}, {result['correct']}/{result['total']}"
+        f"(error {100 * result['test_error']:.2f}%), top-{k} accuracy {100 * result[f'test_top{k}_accuracy']:.2f}% "
+        f"(error {100 * result[f'test_top{k}_error']:.2f}%), test loss {result['test_loss']:.4f}, {result['correct']}/{result['total']}"
     )
     worst = sorted(result["per_class_accuracy"].items(), key=lambda kv: kv[1])[:5]
     info("lowest per-class accuracy: " + ", ".join(f"{k} {100 * v:.1f}%" for k, v in worst))

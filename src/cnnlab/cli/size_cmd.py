@@ -11,42 +11,28 @@ from cnnlab import atomic, limits, outputs
 from cnnlab.cli.app import app
 from cnnlab.cli.output import info
 from cnnlab.errors import CnnlabError
+from cnnlab.runs import resolve
 
 FORMATS = ("table", "markdown", "csv", "json")
 
 
-def parse_shape(text: str) -> tuple[int, ...]:
+def parse_shape(text: str) -> tuple[int, int, int]:
     try:
         shape = tuple(int(s) for s in text.replace("x", ",").replace("×", ",").split(","))
     except ValueError:
         raise CnnlabError(f"--input {text!r} is not a shape; write C,H,W, e.g. 3,224,224") from None
     if len(shape) != 3 or min(shape) < 1:
         raise CnnlabError(f"--input {text!r} must be three positive sizes C,H,W, e.g. 1,28,28")
-    return shape
+    c, h, w = shape
+    return c, h, w
 
 
 def model_for(target: str, input_text: str | None):
-    """(model, name, input shape) from a registry name or a run folder."""
-    from cnnlab.models import get_spec
-
-    path = Path(target)
-    if path.is_dir():
-        from cnnlab.train.run import load_run
-
-        model, cfg, run = load_run(path, device="cpu")
-        _, args = run.read_config()
-        default = (args["in_channels"], *args["input_size"])
-        name = f"{cfg.model} ({path.name})"
-    else:
-        spec = get_spec(target)
-        default = spec.input_shape or (1, 28, 28)
-        name = target
-        model = None
-    shape = parse_shape(input_text) if input_text else tuple(default)
-    if model is None:
-        spec.check_input(shape[0], shape[1:], source=f"--input {','.join(map(str, shape))}")
-        model = spec.build(num_classes=spec.num_classes, in_channels=shape[0], input_size=shape[1:])
-    return model, name, shape
+    """(model, name, input shape) from a registry name or a run folder (:func:`cnnlab.runs.resolve`)."""
+    shape = parse_shape(input_text) if input_text else None
+    source = f"--input {','.join(map(str, shape))}" if shape else None
+    subject = resolve(target, input_shape=None if Path(target).is_dir() else shape, source=source)
+    return subject.model, subject.name if subject.run else target, shape or subject.input_shape
 
 
 def check_model_size(target: str, input_text: str | None, batch: int) -> None:

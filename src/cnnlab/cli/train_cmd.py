@@ -9,11 +9,22 @@ import typer
 
 from cnnlab.cli.app import app
 from cnnlab.cli.output import info, print_json
+from cnnlab.errors import CnnlabError
 from cnnlab.train.distributed import is_main_process
+
+# flags that may go with --resume (the run's own config gives everything else)
+RESUME_FLAGS = {"resume", "epochs", "device", "data_dir", "json_out", "quiet"}
+
+
+def _given(ctx: typer.Context, name: str | None) -> bool:
+    """Whether flag ``name`` was typed on the command line (not a default)."""
+    source = ctx.get_parameter_source(name) if name else None
+    return getattr(source, "name", "") == "COMMANDLINE"  # typer's own copy of click's ParameterSource
 
 
 @app.command()
 def train(
+    ctx: typer.Context,
     model: Annotated[str, typer.Option(help="Model name (see `cnnlab models`).")] = "lenet5",
     dataset: Annotated[
         str, typer.Option(help="mnist, fashion-mnist, cifar10, cifar100 or imagefolder (with --data-dir).")
@@ -65,7 +76,10 @@ def train(
         typer.Option("--tensorboard/--no-tensorboard", help="TensorBoard logs in RUN_DIR/tensorboard [off]."),
     ] = None,
     resume: Annotated[
-        Optional[Path], typer.Option(help="Continue RUN_DIR from its last checkpoint (its own config is used) [none].")
+        Optional[Path],
+        typer.Option(
+            help="Continue RUN_DIR from its last checkpoint with its own config (only --epochs N to extend it, --device, --data-dir)."
+        ),
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="End stdout with one JSON line of results.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
@@ -82,34 +96,53 @@ def train(
         resize_size(model, dataset, resize, batch_size)
     from cnnlab.train.run import config_for, run_training
 
-    cfg = config_for(
-        model,
-        dataset=dataset,
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        optimizer=optimizer,
-        weight_decay=weight_decay,
-        schedule=schedule,
-        label_smoothing=label_smoothing,
-        augment=augment,
-        seed=seed,
-        device=device,
-        data_dir=data_dir,
-        train_subset=train_subset,
-        test_subset=test_subset,
-        channels_last=channels_last,
-        threads=threads,
-        amp=amp,
-        compile=compile,
-        checkpoint_every=checkpoint_every,
-        resize=resize,
-        workers=workers,
-        tensorboard=tensorboard,
-    )
-    summary = run_training(cfg, out=out, quiet=quiet, echo=info, resume=resume)
+    if resume is not None:
+        given = [p.opts[0] for p in ctx.command.params if p.name not in RESUME_FLAGS and _given(ctx, p.name)]
+        if given:
+            raise CnnlabError(
+                f"--resume continues {resume} with its own config; drop {', '.join(given)} "
+                "(only --epochs N, --device and --data-dir may change)"
+            )
+    cfg = None
+    if resume is None:
+        cfg = config_for(
+            model,
+            dataset=dataset,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            optimizer=optimizer,
+            weight_decay=weight_decay,
+            schedule=schedule,
+            label_smoothing=label_smoothing,
+            augment=augment,
+            seed=seed,
+            device=device,
+            data_dir=data_dir,
+            train_subset=train_subset,
+            test_subset=test_subset,
+            channels_last=channels_last,
+            threads=threads,
+            amp=amp,
+            compile=compile,
+            checkpoint_every=checkpoint_every,
+            resize=resize,
+            workers=workers,
+            tensorboard=tensorboard,
+        )
+    else:
+        cfg = config_for(device=device, data_dir=data_dir)
+    try:
+        summary = run_training(cfg, out=out, quiet=quiet, echo=info, resume=resume, epochs=epochs if resume else None)
+    except CnnlabError as e:
+        if json_out and getattr(e, "summary", None) and is_main_process():
+            print_json(e.summary)  # type: ignore[attr-defined]  # "status": "diverged" / "interrupted"
+        raise
     if not is_main_process():
         return  # under torchrun only rank 0 reports
+    if summary.get("test_accuracy") is None:
+        info(f"{summary.get('run_dir')}: no epoch finished")
+        return
     info(
         f"test accuracy {100 * summary['test_accuracy']:.2f}% after {summary['epochs']} epoch{'s' * (summary['epochs'] != 1)}, "
         f"{summary['train_seconds']:.1f} s of training; run folder {summary['run_dir']}"

@@ -91,7 +91,6 @@ def examples(
     quiet: Quiet = False,
 ) -> None:
     """The dataset images that activate a unit most, with the receptive-field patch of the maximum."""
-    from cnnlab.data import load_dataset
     from cnnlab.viz.examples import top_examples
     from cnnlab.viz.figures import examples_figure, save
 
@@ -103,7 +102,7 @@ def examples(
     checks.examples_size(k, s.input_shape)
     if split not in ("train", "test"):
         raise CnnlabError(f"--split must be train or test, got {split!r}")
-    train, test = load_dataset(s.dataset, s.data_dir, quiet=True)
+    train, test = s.run.data()  # fed as the run was trained (--resize included)
     data = train if split == "train" else test
     pos = _parse_ints(position, "--position") if position else None
     if k > len(data):
@@ -111,7 +110,11 @@ def examples(
     top = top_examples(s.model, data, layer, channel, k, pos)
     where = f" at {pos}" if pos else ""
     save(
-        examples_figure(data.images, top, f"{layer} channel {channel}{where}: top {len(top.indices)} {split} images"),
+        examples_figure(
+            {i: data.pixels(i) * 255 for i in top.indices},  # as the model saw them (--resize included)
+            top,
+            f"{layer} channel {channel}{where}: top {len(top.indices)} {split} images",
+        ),
         out,
     )
     if not quiet:
@@ -230,7 +233,6 @@ def saliency(
     quiet: Quiet = False,
 ) -> None:
     """The gradient of a class score with respect to the input, and SmoothGrad, as an overlay PNG."""
-    from cnnlab.data import load_dataset
     from cnnlab.viz import images
     from cnnlab.viz.saliency import saliency_figure
 
@@ -239,7 +241,7 @@ def saliency(
     s = _subject(str(run_dir), None)
     if s.dataset is None:
         raise CnnlabError("viz saliency needs a run folder from `cnnlab train`")
-    _, test = load_dataset(s.dataset, s.data_dir, quiet=True)
+    _, test = s.run.data()  # fed as the run was trained (--resize included)
     if not 0 <= index < len(test):
         raise CnnlabError(f"--index {index} is out of range: the test set has {len(test)} images (0-{len(test) - 1})")
     pic, pred, target = saliency_figure(s.model, test, index, class_, smooth=smoothgrad)

@@ -3,7 +3,7 @@
 Where a dataset is looked for, in order (the first folder holding all four files wins):
 
 1. the data root: ``--data-dir`` if given, else ``$CNNLAB_DATA`` if set, else the cache
-   folder ``$XDG_CACHE_HOME/cnnlab`` (``~/.cache/cnnlab``); in the root itself and in
+   folder (:func:`cnnlab.paths.cache_dir`: ``$XDG_CACHE_HOME/cnnlab``, ``~/.cache/cnnlab``); in the root itself and in
    ``ROOT/<dataset>/``;
 2. read-only copies cnnlab knows of: MNIST ships inside cnnlab; Fashion-MNIST is in
    ``/usr/share/datasets/fashion-mnist`` when Debian's ``dataset-fashion-mnist`` is installed;
@@ -22,6 +22,7 @@ from pathlib import Path
 from cnnlab.data.download import download
 from cnnlab.data.idx import read_idx
 from cnnlab.errors import DataError
+from cnnlab.paths import cache_dir
 
 BUNDLED = Path(__file__).parent / "bundled"
 
@@ -115,8 +116,7 @@ def data_root(data_dir: str | os.PathLike | None = None) -> Path:
         return Path(data_dir).expanduser()
     if os.environ.get("CNNLAB_DATA"):
         return Path(os.environ["CNNLAB_DATA"]).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache) / "cnnlab"
+    return cache_dir()
 
 
 def offline() -> bool:
@@ -141,7 +141,7 @@ def locate(spec: IdxDataset, data_dir: str | os.PathLike | None = None, quiet: b
     for folder in looked:
         found = [_find_file(folder, f) for f in spec.files]
         if all(found):
-            return {f.name: p for f, p in zip(spec.files, found)}
+            return {f.name: p for f, p in zip(spec.files, found) if p is not None}
     target = data_root(data_dir) / spec.name
     where = ", ".join(str(p) for p in looked)
     if offline():

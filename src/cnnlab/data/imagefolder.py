@@ -14,15 +14,14 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
+from cnnlab.data.stats import IMAGENET_MEAN, IMAGENET_STD
 from cnnlab.errors import DataError
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def build_transform(train: bool, size: int, mean, std):
@@ -41,7 +40,7 @@ def build_transform(train: bool, size: int, mean, std):
 class FolderImages:
     """One split of an image tree; ``batches`` yields normalized (x, y) on ``device``."""
 
-    dataset: torch.utils.data.Dataset
+    dataset: Any  # a map-style torch Dataset: ImageFolder, or a Subset of one
     classes: tuple[str, ...]
     size: int  # side of the square crops
     mean: tuple[float, ...]

@@ -25,6 +25,17 @@ def _affine(mean: tuple[float, ...], std: tuple[float, ...], device: torch.devic
     return scale, shift
 
 
+def normalize_uint8(x: Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> Tensor:
+    """uint8 (N, C, H, W) -> float32, (x/255 - mean) / std per channel, in one multiply-add."""
+    scale, shift = _affine(tuple(mean), tuple(std), x.device)
+    return torch.addcmul(shift, x.float(), scale)
+
+
+def resize_batch(x: Tensor, size: tuple[int, int]) -> Tensor:
+    """(N, C, H, W) float -> (N, C, *size), bilinear: what ``--resize`` does to every batch."""
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+
+
 @dataclass(frozen=True)
 class ImageTensors:
     images: Tensor  # (N, C, H, W) uint8
@@ -67,8 +78,24 @@ class ImageTensors:
 
     def normalize(self, x: Tensor) -> Tensor:
         """uint8 (N, C, H, W) -> float32, (x/255 - mean) / std per channel."""
-        scale, shift = _affine(self.mean, self.std, x.device)
-        return torch.addcmul(shift, x.float(), scale)  # one multiply-add
+        return normalize_uint8(x, self.mean, self.std)
+
+    def prepare(self, x: Tensor) -> Tensor:
+        """uint8 (N, C, H, W) as stored -> the float32 batch the model receives (normalized,
+        resized, gray repeated to RGB), exactly as :meth:`batches` makes it."""
+        x = self.normalize(x)  # (N, C, H, W) float32
+        if self.resize:
+            x = resize_batch(x, (self.resize, self.resize))
+        if self.rgb:
+            x = x.expand(-1, 3, -1, -1)
+        return x
+
+    def pixels(self, index: int) -> Tensor:
+        """Image ``index`` in [0, 1], (C, H, W) at the size the model sees (for pictures)."""
+        x = self.images[index : index + 1].float() / 255  # (1, C, H, W)
+        if self.resize:
+            x = resize_batch(x, (self.resize, self.resize)).clamp(0, 1)
+        return x[0].expand(3, -1, -1) if self.rgb else x[0]
 
     def batches(
         self,
@@ -104,11 +131,7 @@ class ImageTensors:
             x = self.images[idx]  # (B, C, H, W) uint8
             if augment is not None:
                 x = augment(x, generator)
-            x = self.normalize(x)  # (B, C, H, W) float32
-            if self.resize:
-                x = F.interpolate(x, size=(self.resize, self.resize), mode="bilinear", align_corners=False)
-            if self.rgb:
-                x = x.expand(-1, 3, -1, -1)
+            x = self.prepare(x)  # (B, C', H', W') float32
             yield x.contiguous(memory_format=memory_format), self.labels[idx]
 
     def num_batches(self, batch_size: int) -> int:

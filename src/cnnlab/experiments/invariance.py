@@ -28,7 +28,7 @@ from cnnlab import atomic
 from cnnlab.data import ImageTensors, load_dataset
 from cnnlab.models import get_spec
 from cnnlab.train.config import TrainConfig
-from cnnlab.train.loop import evaluate, train_one_epoch
+from cnnlab.train.loop import EpochState, epoch_batches, evaluate, train_one_epoch
 from cnnlab.train.optim import build_optimizer, build_schedule
 
 MODELS = ("fc-baseline", "lc-baseline", "conv-baseline")
@@ -75,6 +75,7 @@ def run(cfg: InvarianceConfig, log=print) -> dict[str, Any]:
     torch.manual_seed(cfg.seed)
     g = torch.Generator().manual_seed(cfg.seed)
     train, test = load_dataset("mnist", cfg.data_dir, quiet=True)
+    assert isinstance(train, ImageTensors) and isinstance(test, ImageTensors)  # MNIST is held in memory
     train = train.subset(torch.randperm(len(train), generator=g)[: cfg.train_size])
     test = test.subset(slice(0, cfg.test_size))
     data = {s: (make_setting(train, cfg.canvas, s, g), make_setting(test, cfg.canvas, s, g)) for s in SETTINGS}
@@ -98,9 +99,9 @@ def run(cfg: InvarianceConfig, log=print) -> dict[str, Any]:
             sched = build_schedule(opt, tcfg, tcfg.epochs * tr.num_batches(tcfg.batch_size))
             start = time.perf_counter()
             for epoch in range(1, tcfg.epochs + 1):
-                train_one_epoch(
-                    model, opt, sched, tr, tcfg, epoch, torch.Generator().manual_seed(cfg.seed + epoch), quiet=True
-                )
+                g = torch.Generator().manual_seed(cfg.seed + epoch)
+                state = EpochState(torch.randperm(len(tr), generator=g))
+                train_one_epoch(model, opt, sched, epoch_batches(tr, tcfg, state, g), tcfg, state, epoch)
             seconds = time.perf_counter() - start
             row = {
                 "model": name,

@@ -68,6 +68,7 @@ class PartialConv2d(nn.Module):
         super().__init__()
         self.in_channels, self.out_channels, self.kernel_size = in_channels, len(table), kernel_size
         pairs = [(j, i) for j, inputs in enumerate(table) for i in inputs]
+        self.index: Tensor  # (pairs,) the rows of the dense (out·in, k, k) weight that are learned
         self.register_buffer("index", torch.tensor([j * in_channels + i for j, i in pairs]), persistent=False)
         fan_in = torch.tensor([len(table[j]) for j, _ in pairs], dtype=torch.float32)
         bound = (2.4 / (fan_in * kernel_size**2)).view(-1, 1, 1)  # the paper: uniform ±2.4 / fan-in
@@ -97,6 +98,7 @@ class RBFOutput(nn.Module):
         super().__init__()
         g = torch.Generator().manual_seed(seed)
         codes = torch.randint(0, 2, (num_classes, in_features), generator=g).float() * 2 - 1
+        self.centres: Tensor  # (num_classes, 84) the fixed RBF centres
         self.register_buffer("centres", codes)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -133,7 +135,7 @@ class LeNet5_1998(nn.Module):
         for layer in (self.C1, self.F5, self.F6):  # the paper: uniform ±2.4 / fan-in
             fan_in = layer.weight[0].numel()
             nn.init.uniform_(layer.weight, -2.4 / fan_in, 2.4 / fan_in)
-            nn.init.zeros_(layer.bias)
+            nn.init.zeros_(layer.bias)  # pyright: ignore[reportArgumentType]  (all three have a bias)
 
     def forward(self, x: Tensor) -> Tensor:
         x = (

@@ -58,7 +58,7 @@ def resnet_small(layers: list[int]):
     def build(num_classes: int = 10, in_channels: int = 1, input_size=(32, 32)) -> nn.Module:
         model = ResNet(BasicBlock, layers, num_classes=num_classes)
         model.conv1 = nn.Conv2d(in_channels, 64, 3, stride=1, padding=1, bias=False)
-        model.maxpool = nn.Identity()
+        model.maxpool = nn.Identity()  # pyright: ignore[reportAttributeAccessIssue]  (torchvision types it MaxPool2d)
         return model
 
     return build

@@ -35,7 +35,7 @@ def save_checkpoint(run_path: Path, state: dict[str, Any]) -> None:
 
 
 def rng_state(generator: torch.Generator) -> dict[str, Any]:
-    state = {"generator": generator.get_state(), "torch": torch.get_rng_state()}
+    state: dict[str, Any] = {"generator": generator.get_state(), "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -48,21 +48,26 @@ def restore_rng(state: dict[str, Any], generator: torch.Generator) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def load_checkpoint(run_path: Path, warn: Callable[[str], None] = print) -> dict[str, Any]:
-    """The newest readable checkpoint of a run (falling back to the previous one)."""
+def load_checkpoint(
+    run_path: Path, warn: Callable[[str], None] = print, missing_ok: bool = False
+) -> dict[str, Any] | None:
+    """The newest readable checkpoint of a run (falling back to the previous one).
+    ``missing_ok``: None when the run has no checkpoint at all (killed before its first)."""
     problems = []
-    for name in (CHECKPOINT, PREVIOUS):
+    names = [n for n in (CHECKPOINT, PREVIOUS) if (run_path / n).exists()]
+    if not names and missing_ok:
+        return None
+    for i, name in enumerate(names):
         path = run_path / name
-        if not path.exists():
-            continue
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
             if not isinstance(state, dict) or state.get("format") != FORMAT or "model" not in state:
                 raise ValueError("not a cnnlab checkpoint")
         except (RuntimeError, EOFError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile, OSError) as e:
-            reason = " ".join(str(e).split())[:160]
+            reason = " ".join(str(e).split())[:160] or (type(e).__name__ + ", an empty or cut-off file")
             problems.append(f"{name}: {reason}")
-            warn(f"warning: {path} is damaged ({reason}); trying the previous checkpoint")
+            fallback = "trying the previous checkpoint" if i + 1 < len(names) else "no other checkpoint to try"
+            warn(f"warning: {path} is damaged ({reason}); {fallback}")
             continue
         if problems:
             warn(f"resuming from {path} (epoch {state['epoch']}, step {state['step']})")

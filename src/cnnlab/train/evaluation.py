@@ -11,45 +11,28 @@ from torch import nn
 
 from cnnlab import atomic
 from cnnlab.device import resolve_device
-from cnnlab.errors import CnnlabError
+from cnnlab.extras import require
 from cnnlab.models import get_spec
+from cnnlab.runs import Run, resolve
 from cnnlab.train.config import TrainConfig
-from cnnlab.train.loop import autocast
-from cnnlab.train.run import count_params, load_run
+from cnnlab.train.loop import evaluate
+from cnnlab.train.run import count_params, load_data
 
 
-@torch.no_grad()
 def full_evaluation(model: nn.Module, data, cfg: TrainConfig) -> dict[str, Any]:
-    model.eval()
-    device = next(model.parameters()).device
-    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
-    n_classes = data.num_classes
-    confusion = torch.zeros(n_classes, n_classes, dtype=torch.int64, device=device)  # rows: true, columns: predicted
-    loss = torch.zeros((), dtype=torch.float64, device=device)
-    top5 = torch.zeros((), dtype=torch.int64, device=device)
-    for x, y in data.batches(cfg.eval_batch_size, memory_format=memory_format):
-        with autocast(cfg, device):
-            logits = model(x).float()  # (B, classes)
-        if logits.shape[1] != n_classes:
-            raise CnnlabError(
-                f"the model has {logits.shape[1]} outputs but the data has {n_classes} classes; use a model built for this dataset"
-            )
-        loss += torch.nn.functional.cross_entropy(logits, y, reduction="sum").double()
-        top = logits.topk(min(5, n_classes), 1).indices
-        top5 += (top == y[:, None]).any(1).sum()
-        confusion += torch.bincount(y * n_classes + top[:, 0], minlength=n_classes * n_classes).view(
-            n_classes, n_classes
-        )
-    confusion = confusion.cpu()
-    n = int(confusion.sum())
-    correct = int(confusion.diagonal().sum())
+    """:func:`cnnlab.train.loop.evaluate` with the confusion matrix, as ``cnnlab eval`` reports it:
+    top-1 and top-k accuracy and error, loss, per-class accuracy."""
+    r = evaluate(model, data, cfg, confusion=True)
+    confusion: torch.Tensor = r["confusion"]
+    k, n, correct = r["topk"], r["total"], r["correct"]
     per_class = (confusion.diagonal().double() / confusion.sum(1).clamp_min(1)).tolist()
     return {
         "test_accuracy": correct / n,
         "test_error": 1 - correct / n,
-        "test_top5_accuracy": int(top5) / n,
-        "test_top5_error": 1 - int(top5) / n,
-        "test_loss": loss.item() / n,
+        f"test_top{k}_accuracy": r[f"top{k}_accuracy"],
+        f"test_top{k}_error": 1 - r[f"top{k}_accuracy"],
+        "topk": k,
+        "test_loss": r["loss"],
         "correct": correct,
         "total": n,
         "per_class_accuracy": {name: acc for name, acc in zip(data.classes, per_class)},
@@ -58,6 +41,7 @@ def full_evaluation(model: nn.Module, data, cfg: TrainConfig) -> dict[str, Any]:
 
 
 def plot_confusion(confusion: list[list[int]], classes: tuple[str, ...], path: Path, title: str) -> None:
+    require("matplotlib", "plot", "the confusion-matrix PNG")
     import matplotlib
 
     matplotlib.use("Agg")
@@ -97,13 +81,12 @@ def plot_confusion(confusion: list[list[int]], classes: tuple[str, ...], path: P
 def evaluate_run(
     run_dir: str | Path, device: str = "auto", data_dir: str | None = None, confusion_png: str | Path | None = None
 ) -> dict[str, Any]:
-    """Reload a run's weights and evaluate them on its dataset's test split."""
-    from cnnlab.train.run import load_data
-
-    model, cfg, run = load_run(run_dir, device)
+    """Reload a run's weights and evaluate them on its dataset's test split, fed as it was trained."""
+    run = Run.open(run_dir)
+    model = run.model(device)
     dev = next(model.parameters()).device
-    cfg = TrainConfig.from_dict({**cfg.to_dict(), "data_dir": data_dir or cfg.data_dir})
-    _, test = load_data(cfg, dev, quiet=True)
+    cfg = run.config
+    _, test = run.data(dev, data_dir=data_dir, subsets=True)
     result = full_evaluation(model, test, cfg)
     png = Path(confusion_png) if confusion_png else run.path / "confusion.png"
     plot_confusion(
@@ -136,8 +119,6 @@ def evaluate_model(
 ) -> dict[str, Any]:
     """A registered model (optionally with pretrained weights) on a dataset's test / val split:
     ``cnnlab eval --model resnet50 --weights DEFAULT --dataset imagefolder --data-dir IMAGENET``."""
-    from cnnlab.train.run import load_data
-
     spec = get_spec(name)
     dev = resolve_device(device)
     size = resize or (spec.input_shape[1] if spec.input_shape else 0)
@@ -152,13 +133,8 @@ def evaluate_model(
         channels_last=False,
     )
     _, test = load_data(cfg, dev, quiet=True)
-    c, h, w = test.shape
-    spec.check_input(c, (h, w), source=dataset)
-    kwargs = {"weights": weights} if weights else {}
-    model = spec.build(
-        num_classes=spec.num_classes if weights else test.num_classes, in_channels=c, input_size=(h, w), **kwargs
-    ).to(dev)
-    result = full_evaluation(model, test, cfg)
+    subject = resolve(name, weights, dev, input_shape=test.shape, num_classes=test.num_classes, source=dataset)
+    result = full_evaluation(subject.model, test, cfg)
     if confusion_png:
         plot_confusion(result["confusion"], test.classes, Path(confusion_png), f"{name} on {dataset}")
     return {
@@ -166,7 +142,7 @@ def evaluate_model(
         "dataset": dataset,
         "weights": weights,
         **result,
-        "params": count_params(model),
+        "params": count_params(subject.model),
         "device": str(dev),
         "confusion_png": str(confusion_png) if confusion_png else None,
     }

@@ -33,3 +33,49 @@ def build_schedule(optimizer: torch.optim.Optimizer, cfg: TrainConfig, total_ste
 
         return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+
+
+def effective_hyperparameters(optimizer: torch.optim.Optimizer, scheduler, cfg: TrainConfig, total_steps: int) -> dict:
+    """The optimizer's hyper-parameters as the schedule really drives them (for config.json).
+
+    OneCycleLR also cycles the momentum (AdamW's beta1, SGD's momentum): 0.95 at the start and
+    the end, 0.85 at the learning-rate peak (Smith 2018); ``cfg.momentum`` is then unused.
+    """
+    g = optimizer.param_groups[0]
+    momentum_key = "beta1" if isinstance(optimizer, torch.optim.AdamW) else "momentum"
+    out: dict = {
+        "optimizer": type(optimizer).__name__,
+        "schedule": cfg.schedule,
+        "total_steps": total_steps,
+        "weight_decay": g["weight_decay"],
+    }
+    if isinstance(scheduler, torch.optim.lr_scheduler.OneCycleLR):
+        peak_step = scheduler._schedule_phases[0]["end_step"]  # type: ignore[attr-defined]
+        out["lr"] = {"start": g["initial_lr"], "peak": g["max_lr"], "peak_step": int(peak_step), "end": g["min_lr"]}
+        if scheduler.cycle_momentum:
+            out[momentum_key] = {
+                "start": g["max_momentum"],
+                "at_peak": g["base_momentum"],
+                "end": g["max_momentum"],
+                "cycled_by": "OneCycleLR",
+            }
+        else:
+            out[momentum_key] = cfg.momentum
+    else:
+        warm = int(cfg.warmup * total_steps) if cfg.schedule == "cosine" else 0
+        end = 0.0 if cfg.schedule == "cosine" else cfg.lr
+        out["lr"] = {"peak": cfg.lr, "warmup_steps": warm, "end": end}
+        out[momentum_key] = cfg.momentum
+    if isinstance(optimizer, torch.optim.AdamW):
+        out["beta2"], out["eps"] = g["betas"][1], g["eps"]
+    else:
+        out["nesterov"] = g.get("nesterov", False)
+    return out
+
+
+def load_schedule_state(scheduler, state: dict) -> None:
+    """Continue a stored schedule at its step; its total (and so its shape) stays this
+    scheduler's, so ``--resume --epochs N`` stretches the schedule over N epochs."""
+    fresh = scheduler.state_dict()
+    keep = ("total_steps", "_schedule_phases") if isinstance(scheduler, torch.optim.lr_scheduler.OneCycleLR) else ()
+    scheduler.load_state_dict({**state, **{k: fresh[k] for k in keep if k in fresh}})

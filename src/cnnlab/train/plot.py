@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnlab import atomic
+from cnnlab.extras import require
 
 
 def plot_curves(
@@ -19,6 +20,7 @@ def plot_curves(
 
     ``reference`` = (accuracy in [0, 1], label) draws a dashed line, e.g. the lecture's 98.9%.
     """
+    require("matplotlib", "plot", "curves.png")
     import matplotlib
 
     matplotlib.use("Agg")

@@ -1,30 +1,46 @@
-"""One training run end to end (``cnnlab train``, also under torchrun) and re-evaluating a run (``cnnlab eval``)."""
+"""One training run end to end (``cnnlab train``, also under torchrun).
+
+The caller of the plain loop: it cuts each epoch into the parts between checkpoints, saves
+them, handles Ctrl-C (a flag checked before each batch is drawn) and turns divergence into
+a run folder whose summary says so. Loading a finished run back is :mod:`cnnlab.runs`.
+
+Commit order at an epoch's end: the metrics line, then the checkpoint that says how many
+metrics lines it covers. A kill between the two leaves one line too many, which resume cuts
+back (atomically) before it redoes that epoch's end: no epoch is lost or written twice.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
+from tqdm import tqdm
 
-from cnnlab.data import load_dataset
 from cnnlab.data.augment import get_augment
 from cnnlab.device import resolve_device
-from cnnlab.errors import CnnlabError, DivergedError
+from cnnlab.errors import CheckpointError, CnnlabError, DivergedError
+from cnnlab.extras import MissingExtra, require
 from cnnlab.models import get_spec
+from cnnlab.runs import RunDir, adapted_data, load_run
+from cnnlab.runs.folder import load_state
+from cnnlab.runs.run import pipeline_of
+from cnnlab.train import tensorboard
 from cnnlab.train.checkpoint import load_checkpoint, restore_rng, rng_state, save_checkpoint
 from cnnlab.train.config import TrainConfig
 from cnnlab.train.distributed import Dist, device_for, init_distributed, shutdown
-from cnnlab.train.loop import EpochState, evaluate, train_one_epoch
-from cnnlab.train.optim import build_optimizer, build_schedule
+from cnnlab.train.loop import EpochState, epoch_batches, evaluate, train_one_epoch
+from cnnlab.train.optim import build_optimizer, build_schedule, effective_hyperparameters, load_schedule_state
 from cnnlab.train.plot import plot_curves
-from cnnlab.train.run_dir import RunDir
+
+__all__ = ["config_for", "load_data", "load_run", "run_training"]
 
 # "In 1998, Yann LeCun and colleagues built a conv net called LeNet which was able to
 # classify digits with 98.9% test accuracy." (lecture 9)
@@ -46,20 +62,8 @@ def config_for(model: str = "lenet5", **overrides: Any) -> TrainConfig:
 
 
 def load_data(cfg: TrainConfig, device: torch.device, quiet: bool):
-    """(train, test), adapted to the model: subsets, --resize, gray repeated to RGB when needed."""
-    spec = get_spec(cfg.model)
-    workers = None if cfg.workers < 0 else cfg.workers
-    train, test = load_dataset(
-        cfg.dataset, cfg.data_dir, device=device, quiet=quiet, resize=cfg.resize, workers=workers
-    )
-    needs_rgb = bool(cfg.resize) and spec.input_shape is not None and spec.input_shape[0] == 3 and train.shape[0] == 1
-    if needs_rgb:
-        train, test = (dataclasses.replace(d, rgb=True) for d in (train, test))
-    if cfg.train_subset:
-        train = train.subset(slice(0, cfg.train_subset))
-    if cfg.test_subset:
-        test = test.subset(slice(0, cfg.test_subset))
-    return train, test
+    """(train, test), adapted to the model (see :func:`cnnlab.runs.adapted_data`)."""
+    return adapted_data(cfg, device, quiet)
 
 
 def build_model(cfg: TrainConfig, data) -> tuple[nn.Module, dict[str, Any]]:
@@ -75,7 +79,7 @@ def count_params(model: nn.Module) -> int:
 
 
 class _StopFlag:
-    """Ctrl-C sets a flag that the loop checks between steps (a second Ctrl-C stops at once)."""
+    """Ctrl-C sets a flag that the caller checks before each batch (a second Ctrl-C stops at once)."""
 
     def __init__(self) -> None:
         self.set = False
@@ -96,27 +100,70 @@ class _StopFlag:
             signal.signal(signal.SIGINT, self.previous)
 
 
+def _until_stopped(stop: _StopFlag, batches: Iterator) -> Iterator:
+    """``batches`` until Ctrl-C; the flag is read *before* the next batch is drawn, so no batch
+    (and none of the augmentation's random numbers) is used up and then dropped."""
+    while not stop.set:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        yield batch
+
+
+def _parts(batches: Iterable, step: int, total: int, every: int, stop: _StopFlag) -> Iterator[Iterator]:
+    """The rest of an epoch (from ``step`` of ``total``) cut at every ``every``-th step (0: one part)."""
+    it = iter(batches)
+    while step < total and not stop.set:
+        n = min(every - step % every if every else total - step, total - step)
+        yield _until_stopped(stop, itertools.islice(it, n))
+        step += n
+
+
 def run_training(
-    cfg: TrainConfig,
+    cfg: TrainConfig | None,
     out: str | Path | None = None,
     quiet: bool = False,
     echo: Callable[[str], None] = print,
     resume: str | Path | None = None,
+    epochs: int | None = None,
 ) -> dict[str, Any]:
-    """Train ``cfg.model`` on ``cfg.dataset`` (continuing ``resume``'s checkpoint if given);
+    """Train ``cfg.model`` on ``cfg.dataset``, or continue the run folder ``resume`` with its
+    own config (``cfg`` then gives only the device and data folder; ``epochs`` extends it);
     write the run folder (rank 0 only under torchrun); return the summary."""
-    dist = init_distributed(cfg.device)
+    if cfg is None and resume is None:
+        raise CnnlabError("give a config or a run folder to resume")
+    dist = init_distributed(cfg.device if cfg else "auto")
     try:
-        return _run(cfg, out, quiet, echo if dist.main else (lambda s: None), resume, dist)
+        return _run(cfg, out, quiet, echo if dist.main else (lambda s: None), resume, epochs, dist)
     finally:
         shutdown(dist)
 
 
-def _run(cfg: TrainConfig, out, quiet: bool, echo, resume, dist: Dist) -> dict[str, Any]:
+def _resumed_config(run: RunDir, cfg: TrainConfig | None, epochs: int | None, echo) -> TrainConfig:
+    stored, _ = run.read_config()
+    changes: dict[str, Any] = {}
+    if cfg is not None and cfg.device != "auto":
+        changes["device"] = cfg.device
+    if cfg is not None and cfg.data_dir:
+        changes["data_dir"] = cfg.data_dir
+    if epochs is not None and epochs != stored.epochs:
+        changes["epochs"] = epochs
+        echo(
+            f"extending {run.path} from {stored.epochs} to {epochs} epochs: its {stored.schedule} learning-rate "
+            f"schedule now spans {epochs} epochs, so the rest of the run follows the longer schedule"
+        )
+    return dataclasses.replace(stored, **changes)
+
+
+def _run(cfg, out, quiet: bool, echo, resume, epochs: int | None, dist: Dist) -> dict[str, Any]:
+    run: RunDir | None = None
     if resume is not None:
         run = RunDir.open(resume)
-        stored_cfg, _ = run.read_config()
-        cfg = dataclasses.replace(stored_cfg, device=cfg.device if cfg.device != "auto" else stored_cfg.device)
+        cfg = _resumed_config(run, cfg, epochs, echo)
+    assert cfg is not None
+    if cfg.tensorboard:
+        require("tensorboard", "tensorboard", "--tensorboard")  # before any folder is made
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = resolve_device(device_for(dist, cfg.device))
@@ -128,12 +175,18 @@ def _run(cfg: TrainConfig, out, quiet: bool, echo, resume, dist: Dist) -> dict[s
     generator = torch.Generator().manual_seed(cfg.seed)  # shuffling and augmentation
     model, model_args = build_model(cfg, train)
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
-    raw = model.to(device=device, memory_format=memory_format)
+    raw = model.to(device).to(memory_format=memory_format)  # pyright: ignore[reportCallIssue]
+    total_steps = train.num_batches(cfg.batch_size)
     optimizer = build_optimizer(raw, cfg)
-    scheduler = build_schedule(optimizer, cfg, cfg.epochs * train.num_batches(cfg.batch_size))
+    scheduler = build_schedule(optimizer, cfg, cfg.epochs * total_steps)
     augment = get_augment(cfg.augment)
     scaler = torch.amp.GradScaler("cuda") if cfg.amp == "fp16" and device.type == "cuda" else None
     params = count_params(raw)
+    pipeline = pipeline_of(train, cfg)
+    record = {
+        "pipeline": pipeline.to_dict(),
+        "optimizer": effective_hyperparameters(optimizer, scheduler, cfg, cfg.epochs * total_steps),
+    }
 
     summary: dict[str, Any] = {
         "model": cfg.model,
@@ -147,17 +200,39 @@ def _run(cfg: TrainConfig, out, quiet: bool, echo, resume, dist: Dist) -> dict[s
         "device": str(device),
         "seed": cfg.seed,
     }
-    first_epoch, epoch_state, metrics = 1, None, []
-    if resume is not None:
-        state = load_checkpoint(run.path, warn=echo)
-        raw.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        restore_rng(state["rng"], generator)
-        first_epoch = state["epoch"]
-        metrics = [m for m in run.read_metrics() if m["epoch"] < first_epoch]
+    first_epoch, epoch_state, start_loss = 1, None, None
+    metrics: list[dict[str, Any]] = []
+    if run is not None:
+        state = load_checkpoint(run.path, warn=echo, missing_ok=True)
+        if state is None:
+            echo(f"{run.path} has no checkpoint yet (stopped before its first): training it from step 0")
+        else:
+            load_state(raw, state["model"], f"{run.path}'s checkpoint")
+            optimizer.load_state_dict(state["optimizer"])
+            load_schedule_state(scheduler, state["scheduler"])
+            restore_rng(state["rng"], generator)
+            first_epoch = state["epoch"]
+            start_loss = state.get("start_loss")
+        covered = state.get("metrics_lines", first_epoch - 1) if state else 0
+        metrics = run.read_metrics(lines=covered)
+        if len(metrics) < covered:
+            raise CheckpointError(
+                f"{run.path / RunDir.METRICS} has {len(metrics)} epochs but the checkpoint covers {covered}; "
+                "the run folder is damaged (train it again)"
+            )
+        if first_epoch - 1 > cfg.epochs:
+            raise CnnlabError(
+                f"--epochs {cfg.epochs} is fewer than the {first_epoch - 1} epochs {run.path} has done; "
+                f"give --epochs {first_epoch - 1} or more"
+            )
+        if first_epoch > cfg.epochs:
+            echo(f"{run.path} already finished its {cfg.epochs} epochs; nothing to resume")
+            return run.read_summary() or summary
+        if dist.main:
+            run.write_metrics(metrics)  # cut back to what the checkpoint covers
+            run.write_config(cfg, model_args, **record)
         summary["train_seconds"] = sum(m["epoch_seconds"] for m in metrics)
-        if state["step"] > 0:
+        if state is not None and state["step"] > 0:
             epoch_state = EpochState(
                 state["order"],
                 state["step"],
@@ -165,31 +240,28 @@ def _run(cfg: TrainConfig, out, quiet: bool, echo, resume, dist: Dist) -> dict[s
                 state["seconds"],
                 state["images"],
                 list(state["trace"]),
+                start_loss,
             )
-        echo(f"resuming {run.path} at epoch {first_epoch}, step {state['step']}")
+        if state is not None:
+            echo(f"resuming {run.path} at epoch {first_epoch}, step {state['step']}")
     elif dist.main:
         run = RunDir.create(out, cfg)
-        run.write_config(cfg, model_args)
-    else:
-        run = None
+        run.write_config(cfg, model_args, **record)
     summary["run_dir"] = str(run.path) if run else None
-    if first_epoch > cfg.epochs:
-        echo(f"{run.path} already finished its {cfg.epochs} epochs; nothing to resume")
-        return json.loads((run.path / RunDir.SUMMARY).read_text()) if (run.path / RunDir.SUMMARY).exists() else summary
 
     model: nn.Module = raw
     if dist.enabled:
         model = nn.parallel.DistributedDataParallel(raw, device_ids=[device.index] if device.type == "cuda" else None)
     if cfg.compile:
-        model = torch.compile(model)
-    writer = _tensorboard(run, cfg) if dist.main and cfg.tensorboard else None
+        model = cast(nn.Module, torch.compile(model))
+    writer = tensorboard.open_writer(run.path / "tensorboard") if run and dist.main and cfg.tensorboard else None
     what = f"{cfg.model} ({params:,} params) on {cfg.dataset} ({len(train):,} images) on {device}"
     echo(
         f"training {what}{f' × {dist.world} processes' if dist.enabled else ''}; run folder {run.path if run else '-'}"
     )
 
     def save(epoch: int, estate: EpochState | None) -> None:
-        if not dist.main:
+        if not dist.main or run is None:
             return
         state = {
             "model": raw.state_dict(),
@@ -198,6 +270,8 @@ def _run(cfg: TrainConfig, out, quiet: bool, echo, resume, dist: Dist) -> dict[s
             "rng": rng_state(generator),
             "epoch": epoch,
             "step": estate.step if estate else 0,
+            "metrics_lines": len(metrics),  # the epochs of metrics.jsonl this checkpoint covers
+            "start_loss": start_loss if estate is None else estate.start_loss,
         }
         if estate is not None:
             state.update(
@@ -209,41 +283,45 @@ def _run(cfg: TrainConfig, out, quiet: bool, echo, resume, dist: Dist) -> dict[s
             )
         save_checkpoint(run.path, state)
 
+    def interrupted(epoch: int, st: EpochState) -> TrainingInterrupted:
+        return TrainingInterrupted(
+            f"interrupted at epoch {epoch}, step {st.step}; checkpoint saved; "
+            f"continue with: cnnlab train --resume {run.path if run else 'RUN_DIR'}"
+        )
+
     try:
         with _StopFlag() as stop:
             for epoch in range(first_epoch, cfg.epochs + 1):
-                if epoch_state is None:
-                    epoch_state = EpochState(torch.randperm(len(train), generator=generator))
-                epoch_state = train_one_epoch(
-                    model,
-                    optimizer,
-                    scheduler,
-                    train,
-                    cfg,
-                    epoch,
-                    generator,
-                    epoch_state,
-                    augment,
-                    quiet,
-                    dist,
-                    scaler,
-                    checkpoint=lambda s, epoch=epoch: save(epoch, s),
-                    stop=lambda: stop.set,
+                st = epoch_state or EpochState(torch.randperm(len(train), generator=generator), start_loss=start_loss)
+                bar = tqdm(
+                    total=len(train),
+                    initial=min(len(train), st.step * cfg.batch_size),
+                    unit="img",
+                    unit_scale=True,
+                    desc=f"epoch {epoch}/{cfg.epochs}",
+                    disable=quiet or not dist.main,
+                    leave=False,
+                    dynamic_ncols=True,
                 )
+                with bar:
+                    batches = epoch_batches(train, cfg, st, generator, augment, dist)
+                    for part in _parts(batches, st.step, total_steps, cfg.checkpoint_every, stop):
+                        st = train_one_epoch(model, optimizer, scheduler, part, cfg, st, epoch, dist, scaler, bar)
+                        if not stop.set and st.step < total_steps:
+                            save(epoch, st)  # a mid-epoch checkpoint
                 if stop.set:
-                    raise TrainingInterrupted(
-                        f"interrupted at epoch {epoch}, step {epoch_state.step}; checkpoint saved; "
-                        f"continue with: cnnlab train --resume {run.path if run else 'RUN_DIR'}"
-                    )
+                    save(epoch, st)
+                    raise interrupted(epoch, st)
+                start_loss = st.start_loss
                 result = evaluate(model, test, cfg, dist)
-                st = epoch_state
+                top = f"top{result['topk']}_accuracy"
                 summary["train_seconds"] += st.seconds
                 row = {
                     "epoch": epoch,
                     "train_loss": st.loss_sum / max(st.step, 1),
                     "test_loss": result["loss"],
                     "test_accuracy": result["accuracy"],
-                    "test_top5_accuracy": result["top5_accuracy"],
+                    f"test_{top}": result[top],
                     "epoch_seconds": st.seconds,
                     "train_seconds": summary["train_seconds"],
                     "images_per_second": len(train) / st.seconds if st.seconds else 0.0,
@@ -252,23 +330,26 @@ def _run(cfg: TrainConfig, out, quiet: bool, echo, resume, dist: Dist) -> dict[s
                 }
                 metrics.append(row)
                 summary.update(epochs=epoch, test_accuracy=result["accuracy"], test_loss=result["loss"])
-                if dist.main:
+                if dist.main and run is not None:
                     run.append_metrics(row)
-                    save(epoch + 1, None)
+                    save(epoch + 1, None)  # commits the line above: it covers len(metrics) lines
                     if writer is not None:
-                        _log_epoch(writer, raw, row, epoch, model_args)
+                        tensorboard.log_epoch(writer, raw, row, epoch)
                 echo(
                     f"epoch {epoch}/{cfg.epochs}  train loss {row['train_loss']:.4f}  test loss {result['loss']:.4f}  "
                     f"test acc {100 * result['accuracy']:.2f}%  ({st.seconds:.1f} s, {row['images_per_second']:,.0f} img/s)"
                 )
                 epoch_state = None
     except DivergedError as e:
-        if dist.main:
-            run.write_summary({**summary, "status": "diverged", "error": str(e)})
+        e.summary = {**summary, "status": "diverged", "error": str(e)}  # type: ignore[attr-defined]
+        if dist.main and run is not None:
+            run.write_summary(e.summary)  # type: ignore[attr-defined]
         raise
-    except (TrainingInterrupted, KeyboardInterrupt):
-        if dist.main:
+    except (TrainingInterrupted, KeyboardInterrupt) as e:
+        if dist.main and run is not None:
             run.write_summary({**summary, "status": "interrupted"})
+        if isinstance(e, TrainingInterrupted):
+            e.summary = {**summary, "status": "interrupted"}  # type: ignore[attr-defined]
         raise
     finally:
         if writer is not None:
@@ -276,10 +357,28 @@ def _run(cfg: TrainConfig, out, quiet: bool, echo, resume, dist: Dist) -> dict[s
     summary["images_per_second"] = sum(len(train) for _ in metrics) / max(
         sum(m["epoch_seconds"] for m in metrics), 1e-9
     )
-    summary["test_top5_accuracy"] = metrics[-1]["test_top5_accuracy"]
+    top_key = next((k for k in metrics[-1] if k.startswith("test_top")), None) if metrics else None
+    if top_key:
+        summary[top_key] = metrics[-1][top_key]
     summary["status"] = "finished"
-    if dist.main:
-        run.save_weights(raw, metadata={"model": cfg.model, "config": json.dumps(cfg.to_dict())})
+    if dist.main and run is not None:
+        run.save_weights(
+            raw,
+            metadata={
+                "model": cfg.model,
+                "config": json.dumps(cfg.to_dict()),
+                "pipeline": json.dumps(record["pipeline"]),
+            },
+        )
+        _write_curves(run, cfg, metrics, echo)
+        run.write_summary(summary)
+        if writer is not None:
+            tensorboard.log_hparams(run.path / "tensorboard", cfg, summary)
+    return summary
+
+
+def _write_curves(run: RunDir, cfg: TrainConfig, metrics: list[dict[str, Any]], echo) -> None:
+    try:
         plot_curves(
             metrics,
             run.path / RunDir.CURVES,
@@ -287,61 +386,5 @@ def _run(cfg: TrainConfig, out, quiet: bool, echo, resume, dist: Dist) -> dict[s
             label_smoothing=cfg.label_smoothing,
             reference=LECTURE_REFERENCE.get(cfg.dataset),
         )
-        run.write_summary(summary)
-        if writer is not None:
-            _log_hparams(run, cfg, summary)
-    return summary
-
-
-def _tensorboard(run: RunDir, cfg: TrainConfig):
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        raise CnnlabError("--tensorboard needs the tensorboard package: pip install tensorboard") from None
-    return SummaryWriter(str(run.path / "tensorboard"))
-
-
-def _log_epoch(writer, model: nn.Module, row: dict, epoch: int, model_args: dict) -> None:
-    for key in ("train_loss", "test_loss", "test_accuracy", "test_top5_accuracy", "lr", "images_per_second"):
-        writer.add_scalar(key, row[key], epoch)
-    try:
-        import numpy as np
-
-        from cnnlab.viz.filters import filter_tiles, first_weight_layer
-        from cnnlab.viz.images import grid
-        from cnnlab.viz.layers import get_layer
-
-        shape = (model_args["in_channels"], *model_args["input_size"])
-        tiles, _ = filter_tiles(get_layer(model, first_weight_layer(model)), shape)
-        picture = grid(tiles, pad=1, scale=4)
-        writer.add_image("first_layer_filters", np.atleast_3d(picture), epoch, dataformats="HWC")
-    except CnnlabError:
-        pass  # a model without image-like first-layer filters
-
-
-def _log_hparams(run: RunDir, cfg: TrainConfig, summary: dict) -> None:
-    from torch.utils.tensorboard import SummaryWriter
-
-    with SummaryWriter(str(run.path / "tensorboard")) as writer:
-        hparams = {k: v for k, v in cfg.to_dict().items() if isinstance(v, (int, float, str, bool))}
-        writer.add_hparams(
-            hparams,
-            {"hparam/test_accuracy": summary["test_accuracy"], "hparam/test_loss": summary["test_loss"]},
-            run_name=".",
-        )
-
-
-def load_run(run_dir: str | Path, device: str = "auto") -> tuple[nn.Module, TrainConfig, RunDir]:
-    """The trained model of a run folder, its config, and the folder."""
-    run = RunDir.open(run_dir)
-    cfg, model_args = run.read_config()
-    dev = resolve_device(device)
-    model = get_spec(cfg.model).build(
-        num_classes=model_args["num_classes"],
-        in_channels=model_args["in_channels"],
-        input_size=tuple(model_args["input_size"]),
-    )
-    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
-    model = run.load_weights(model, device="cpu").to(device=dev, memory_format=memory_format)
-    model.eval()
-    return model, cfg, run
+    except MissingExtra as e:
+        echo(f"note: {RunDir.CURVES} not written: {e}")

@@ -65,11 +65,11 @@ def saliency_figure(
     """Test image ``index`` of ``data`` (an in-memory dataset), its gradient saliency and, with
     ``smooth`` > 0, SmoothGrad, side by side. ``target``: the class to explain (None: the
     predicted one). Returns (picture in [0, 1], predicted class, explained class)."""
-    x = data.normalize(data.images[index : index + 1])  # (1, C, H, W)
+    x = data.prepare(data.images[index : index + 1])  # (1, C, H, W) as the model sees it
     with torch.no_grad():
         pred = int(model.eval()(x).argmax(1))
     target = pred if target is None else target
-    img = images.chw_to_hwc(data.images[index].float().numpy() / 255)
+    img = images.chw_to_hwc(data.pixels(index).numpy())
     tiles = [img, images.overlay(img, saliency_map(model, x, target).numpy())]
     if smooth:
         tiles.append(images.overlay(img, saliency_map(model, x, target, smooth=smooth).numpy()))
