@@ -85,3 +85,13 @@ def test_an_older_run_without_a_pipeline_still_loads_with_a_note(resized, tmp_pa
     assert len(run.notes) == 1 and "did not record its input pipeline" in run.notes[0]
     assert "cnnlab: note:" in capsys.readouterr().err
     assert resolve(str(old)).input_shape == (1, 32, 32)
+
+
+def test_viz_report_works_on_a_resized_run(resized, tmp_path):
+    proc = run_cli("viz", "report", str(resized), "-o", str(tmp_path / "r"), "--steps", "4", "--quiet", timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    from PIL import Image
+
+    # the model saw 32×32 images: the optimized images are 32×32, and the dataset examples too
+    pair = Image.open(tmp_path / "r" / "unit_conv1_0.png")
+    assert pair.size[0] > pair.size[1] and (tmp_path / "r" / "index.html").is_file()

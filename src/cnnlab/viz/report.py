@@ -22,7 +22,6 @@ import torch
 from torch import nn
 
 from cnnlab import atomic
-from cnnlab.data import load_dataset
 from cnnlab.errors import CnnlabError
 from cnnlab.viz import images, objectives
 from cnnlab.viz.examples import top_examples_many
@@ -57,7 +56,7 @@ def report_snapshots(steps: int) -> tuple[int, ...]:
 
 def _channel_count(model: nn.Module, layer: str, data) -> int:
     with torch.no_grad(), capture(model, [layer]) as acts:
-        model(data.normalize(data.images[:1]))
+        model(data.prepare(data.images[:1]))
     return acts[layer].shape[1]
 
 
@@ -78,7 +77,7 @@ def write_report(
         raise CnnlabError("viz report needs a run folder from `cnnlab train` (it uses the run's dataset)")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    _, test = load_dataset(subject.dataset, subject.data_dir, quiet=True)
+    _, test = subject.run.data()  # fed as the run was trained (--resize included)
     model = subject.model.eval()
     sections: list[tuple[str, str, list[tuple[str, str]]]] = []
     snaps = report_snapshots(steps)
@@ -120,13 +119,14 @@ def write_report(
         pairs = []
         for b, (c, top) in enumerate(zip(channels, tops)):
             mine = _one(result, b)
+            shown = {i: test.pixels(i) * 255 for i in top.indices}  # as the model saw them
             label = f"{layer} channel {c}"
             save(
-                examples_figure(test.images, top, f"{label}: top {len(top.indices)} test images (activation)"),
+                examples_figure(shown, top, f"{label}: top {len(top.indices)} test images (activation)"),
                 out / f"examples_{layer}_{c}.png",
             )
             save(snapshots_figure(mine, f"{label}: optimized from noise"), out / f"features_{layer}_{c}.png")
-            save(pair_figure(test.images, top, mine, label), out / f"unit_{layer}_{c}.png")
+            save(pair_figure(shown, top, mine, label), out / f"unit_{layer}_{c}.png")
             pairs.append((f"unit_{layer}_{c}.png", label))
         units_html.append((layer, pairs))
         log(f"wrote dataset examples and feature visualizations for {len(channels)} channels of {layer}")
