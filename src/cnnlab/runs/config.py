@@ -87,9 +87,9 @@ class TrainConfig:
             raise CnnlabError(f"config has unknown fields {unknown}; was it written by a newer cnnlab?")
         for name, value in d.items():
             kind = _TYPES.get(known[name].type)
-            if kind is not None and not (isinstance(value, kind) and not (kind is int and isinstance(value, bool))):
-                if not (value is None and "None" in str(known[name].type)):
-                    raise CnnlabError(f"config field {name} is {value!r}, not a {known[name].type}")
+            fits = kind is None or (isinstance(value, kind) and not (kind is int and isinstance(value, bool)))
+            if not fits and not (value is None and "None" in str(known[name].type)):
+                raise CnnlabError(f"config field {name} is {value!r}, not a {known[name].type}")
         return cls(**d)
 
 

@@ -199,7 +199,9 @@ class RunDir:
             state = safetensors.torch.load_file(str(file), device=str(device))
         except (SafetensorError, OSError, ValueError) as e:
             reason = " ".join(str(e).split())[:100] or type(e).__name__
-            raise CheckpointError(f"{file}: corrupt or truncated weights file ({reason}); train the run again") from None
+            raise CheckpointError(
+                f"{file}: corrupt or truncated weights file ({reason}); train the run again"
+            ) from None
         load_state(model, state, str(file))
         return model
 
@@ -227,7 +229,11 @@ def load_state(model: nn.Module, state: dict[str, torch.Tensor], source: str) ->
         if k in state and state[k].shape != own[k].shape
     ]
     problems = (
-        ([f"missing {', '.join(missing[:3])}" + (f" (+{len(missing) - 3})" if len(missing) > 3 else "")] if missing else [])
+        (
+            [f"missing {', '.join(missing[:3])}" + (f" (+{len(missing) - 3})" if len(missing) > 3 else "")]
+            if missing
+            else []
+        )
         + ([f"unexpected {', '.join(unexpected[:3])}"] if unexpected else [])
         + shapes[:2]
         + ([f"{len(shapes) - 2} more of another shape"] if len(shapes) > 2 else [])

@@ -20,7 +20,9 @@ from cnnlab.data.memory import normalize_uint8, resize_batch
 from cnnlab.data.stats import IMAGENET_MEAN, IMAGENET_STD, stats
 from cnnlab.errors import CnnlabError
 
-CENTER_CROP_RATIO = 0.875  # image folders: resize the short side to size / 0.875, centre-crop size (torchvision's references)
+CENTER_CROP_RATIO = (
+    0.875  # image folders: resize the short side to size / 0.875, centre-crop size (torchvision's references)
+)
 
 
 @dataclass(frozen=True)
