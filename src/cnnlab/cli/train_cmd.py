@@ -78,7 +78,7 @@ def train(
     resume: Annotated[
         Optional[Path],
         typer.Option(
-            help="Continue RUN_DIR from its last checkpoint with its own config (only --epochs N to extend it, --device, --data-dir)."
+            help="Continue RUN_DIR from its last checkpoint with its own config (only --epochs N to extend it, --device, --data-dir) [none: a new run]."
         ),
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="End stdout with one JSON line of results.")] = False,
