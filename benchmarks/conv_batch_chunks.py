@@ -6,8 +6,6 @@ against one transform of the whole batch. Backs the figure in ``conv/methods/fft
 
 from __future__ import annotations
 
-import time
-
 import torch
 
 import common
@@ -21,16 +19,6 @@ CASES = [  # (images, channels, side, kernel side)
 ]
 
 
-def seconds(fn, repeats: int = 3) -> float:
-    fn()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
 def main() -> None:
     torch.manual_seed(0)
     rows = []
@@ -38,10 +26,10 @@ def main() -> None:
     for n, c, side, k in CASES:
         x, kernel = torch.randn(n, c, side, side), torch.randn(k, k)
         run = lambda: convolve_batch(x, kernel, "same", "fft")  # noqa: E731
-        chunked = seconds(run)
+        chunked = common.seconds(run)
         fft_method.FFT_CHUNK_BYTES = 1 << 62  # the whole batch in one transform
         try:
-            whole = seconds(run)
+            whole = common.seconds(run)
         finally:
             fft_method.FFT_CHUNK_BYTES = chunk
         rows.append(

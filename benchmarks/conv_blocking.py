@@ -7,8 +7,6 @@ shifted copy streamed over the whole stack), on 64×256×256 stacks. Backs the f
 
 from __future__ import annotations
 
-import time
-
 import torch
 
 import common
@@ -17,16 +15,6 @@ from cnnlab.conv.methods.translate_and_scale import add_shifted_copies, blocked
 SHAPE = (64, 256, 256)
 KERNELS = [3, 5, 7]
 DTYPES = [torch.float32, torch.float64]
-
-
-def seconds(fn, repeats: int = 3) -> float:
-    fn()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def main() -> None:
@@ -38,8 +26,8 @@ def main() -> None:
             kernel = torch.randn(k, k, dtype=dtype)
             full = (SHAPE[0], SHAPE[1] + k - 1, SHAPE[2] + k - 1)
             outs = [torch.zeros(full, dtype=dtype), torch.zeros(full, dtype=dtype)]
-            naive = seconds(lambda: add_shifted_copies(outs[0].zero_(), x, kernel, False))
-            block = seconds(lambda: blocked(outs[1].zero_(), x, kernel, False))
+            naive = common.seconds(lambda: add_shifted_copies(outs[0].zero_(), x, kernel, False))
+            block = common.seconds(lambda: blocked(outs[1].zero_(), x, kernel, False))
             torch.testing.assert_close(outs[0], outs[1])  # the same sum
             rows.append(
                 {
