@@ -12,8 +12,8 @@ storage with an input (views run their kernel every time: the size tracer follow
 no input changed shape (``resize_``), every output lies at the start of its own storage of
 the same byte size. Anything else runs its kernel on every call.
 
-Batch norm's first call per signature uses ``batch_norm_outputs``: the outputs of torch's
-meta decomposition written out (tests/size/test_meta_ops.py checks them against it).
+The first call of the commonest ops (batch norm, convolution, addmm, mean, add_, relu, cat) need not
+run the kernel either: ``meta_shapes.RULES`` write their outputs out.
 """
 
 from __future__ import annotations
@@ -21,20 +21,31 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from cnnlab.size.meta_shapes import RULES
+
 _TENSOR = object()  # tags a tensor's signature, so an int list cannot look like one
 _NEW, _SAME, _CONST = 0, 1, 2
 _SCALARS = (int, float, bool, complex, type(None))
-# float32 for the half types, as torch._prims_common.get_computation_dtype
-_COMPUTATION_DTYPE = {torch.float16: torch.float32, torch.bfloat16: torch.float32}
 
 
-def signature(a):
-    """A hashable stand-in for an op argument: what a meta kernel's outputs can depend on."""
-    if isinstance(a, Tensor):
-        return (_TENSOR, a.shape, a.stride(), a.storage_offset(), a.dtype, a.layout, a.device)
-    if isinstance(a, (list, tuple)):
-        return tuple([signature(b) for b in a])
-    return (a.__class__, a)  # 1, 1.0 and True are equal keys, but not equal arguments
+def signature(args) -> tuple:
+    """A hashable stand-in for an op's arguments: what a meta kernel's outputs can depend on.
+
+    One level deep, as aten's schemas are: a Tensor, a list of Tensors (or None) or of ints,
+    or a scalar, tagged with its class (1, 1.0 and True are equal keys, not equal arguments)."""
+    key = []
+    for a in args:
+        if isinstance(a, Tensor):
+            key.append((_TENSOR, a.shape, a.stride(), a.storage_offset(), a.dtype, a.layout, a.device))
+        elif a.__class__ is list or a.__class__ is tuple:
+            key.append(tuple([_tensor_signature(b) if isinstance(b, Tensor) else (b.__class__, b) for b in a]))
+        else:
+            key.append((a.__class__, a))
+    return tuple(key)
+
+
+def _tensor_signature(a: Tensor) -> tuple:
+    return (_TENSOR, a.shape, a.stride(), a.storage_offset(), a.dtype, a.layout, a.device)
 
 
 def _tensors(args) -> list[Tensor]:
@@ -56,20 +67,34 @@ class MetaOps:
 
     def run(self, func, args: tuple, kwargs: dict):
         try:
-            key = (func, signature(args), signature(tuple(kwargs.items())) if kwargs else ())
+            key = (func, signature(args), (tuple(kwargs), signature(kwargs.values())) if kwargs else ())
             spec = self.specs.get(key, False)
-        except TypeError:  # an unhashable argument: run the kernel
+        except (TypeError, RuntimeError):  # an unhashable argument, a sparse tensor's strides: run the kernel
             return func(*args, **kwargs), None
         if spec is None:
             return func(*args, **kwargs), None
         if spec is not False:
             fresh: list[tuple[Tensor, int]] = []
             return _make(spec, args, fresh), fresh
-        out = batch_norm_outputs(*args, **kwargs) if func is _BATCH_NORM else None
-        if out is None:
-            out = func(*args, **kwargs)
-        self.specs[key] = _spec_of(out, args, kwargs, key)
+        rule = RULES.get(func)
+        out = _apply(rule, args, kwargs) if rule is not None else None
+        if out is not None:  # a rule changes no input
+            self.specs[key] = _spec_of(out, args, kwargs)
+            return out, None
+        out = func(*args, **kwargs)
+        mutable = func._schema.is_mutable
+        if mutable and key != (func, signature(args), (tuple(kwargs), signature(kwargs.values())) if kwargs else ()):
+            self.specs[key] = None  # the op changed an input's shape or strides (resize_)
+        else:
+            self.specs[key] = _spec_of(out, args, kwargs)
         return out, None
+
+
+def _apply(rule, args, kwargs):
+    try:
+        return rule(*args, **kwargs)
+    except (TypeError, ValueError, IndexError):  # arguments the rule does not expect: the kernel decides
+        return None
 
 
 def _make(spec, args, fresh):
@@ -90,10 +115,8 @@ def _make(spec, args, fresh):
 _CONTAINER = 3
 
 
-def _spec_of(out, args, kwargs, key):
+def _spec_of(out, args, kwargs):
     """How to make ``out`` again from the inputs, or None if it cannot be made exactly."""
-    if signature(args) != key[1] or (kwargs and signature(tuple(kwargs.items())) != key[2]):
-        return None  # the op changed an input's shape or strides
     inputs = _tensors(args)
     storages = {t.untyped_storage()._cdata for t in inputs + _tensors(kwargs.values())}
     return _leaf_spec(out, inputs, storages)
@@ -118,42 +141,3 @@ def _leaf_spec(o, inputs: list[Tensor], storages: set[int]):
     if made.untyped_storage().nbytes() != s.nbytes():
         return None
     return (_NEW, tuple(o.shape), o.stride(), o.dtype, s.nbytes())
-
-
-_BATCH_NORM = torch.ops.aten.native_batch_norm.default
-
-
-def batch_norm_outputs(
-    input: Tensor,
-    weight: Tensor | None,
-    bias: Tensor | None,
-    running_mean: Tensor | None,
-    running_var: Tensor | None,
-    training: bool,
-    momentum: float,
-    eps: float,
-) -> tuple[Tensor, Tensor, Tensor] | None:
-    """``aten.native_batch_norm``'s outputs on meta tensors, as torch's decomposition
-    (``torch._decomp.decompositions.native_batch_norm_helper``) makes them off the CPU: the
-    normalized input, shaped, laid out and typed as the input; the per-channel mean and
-    1/std, (C,) in the computation dtype. None where the kernel must decide (a layout or
-    dtype not covered here, mismatched shapes: let it raise its own error)."""
-    if (
-        input.device.type != "meta"
-        or input.dim() < 2
-        or input.dtype not in (*_COMPUTATION_DTYPE, torch.float32, torch.float64)
-    ):
-        return None
-    if not input.is_contiguous():
-        return None
-    c = input.shape[1]
-    for t in (weight, bias, running_mean, running_var):
-        if t is not None and (t.dim() != 1 or t.shape[0] != c or t.device.type != "meta"):
-            return None
-    if not training and (running_mean is None or running_var is None):
-        return None
-    stats = _COMPUTATION_DTYPE.get(input.dtype, input.dtype)
-    out = torch.empty(input.shape, dtype=input.dtype, device="meta")
-    if out.stride() != input.stride():  # contiguous, but strided oddly along a size-1 axis
-        return None
-    return out, torch.empty((c,), dtype=stats, device="meta"), torch.empty((c,), dtype=stats, device="meta")

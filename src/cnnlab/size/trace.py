@@ -292,9 +292,19 @@ def trace(
 ) -> tuple[list[Row], int, int]:
     """(rows, inference peak activation bytes, training saved-activation bytes), over ``batch``."""
     was_training = model.training
+    state, ids = stand_in_state(model, device)  # shared: the inference pass changes no buffer
+
+    def passes() -> tuple[list[Row], int]:
+        rows, peak = _pass(model, ids, input_shape, batch, device)
+        _training_pass(model, ids, state, input_shape, max(batch, 2), device, rows)
+        return rows, peak
+
     try:
-        rows, peak = _pass(model, input_shape, batch, device, training=False)
-        _training_pass(model, input_shape, max(batch, 2), device, rows)
+        # one functional_call around both passes: swapping the stand-ins in costs as much as a
+        # ResNet-18 pass
+        rows, peak = torch.func.functional_call(
+            _Passes(model, passes), {f"model.{k}": v for k, v in state.items()}, (), strict=False
+        )
         if batch < 2:  # batch norm cannot train on one example; activations scale with the batch
             for r in rows:
                 r.saved_bytes = r.saved_bytes * batch // 2
@@ -303,35 +313,55 @@ def trace(
         model.train(was_training)
 
 
-def _run(model: nn.Module, state: dict[str, Tensor], x: Tensor, tracer: _Tracer):
+class _Passes(nn.Module):
+    """Runs ``passes()`` as its forward, with ``model`` (the user's, not changed) as a submodule
+    so that ``functional_call`` swaps the stand-in tensors in for both passes at once."""
+
+    def __init__(self, model: nn.Module, passes) -> None:
+        super().__init__()
+        self.model = model
+        self.passes = passes
+
+    def forward(self):
+        return self.passes()
+
+
+def _run(model: nn.Module, x: Tensor, tracer: _Tracer):
     handles = [
         nn.modules.module.register_module_forward_pre_hook(lambda m, inp: tracer.push(m, inp)),
         nn.modules.module.register_module_forward_hook(lambda m, inp, out: tracer.pop(out)),
     ]
     try:
         with tracer:
-            return torch.func.functional_call(model, state, (x,), strict=False)
+            return model(x)
     finally:
         for h in handles:
             h.remove()
 
 
-def _pass(model: nn.Module, input_shape, batch: int, device: str, training: bool) -> tuple[list[Row], int]:
-    model.train(training)
-    state, ids = stand_in_state(model, device)
+def _pass(model: nn.Module, ids: dict[int, str], input_shape, batch: int, device: str) -> tuple[list[Row], int]:
+    """The inference pass: the rows, and the peak of live activation bytes."""
+    model.train(False)
     tracer = _Tracer(model, ids, batch, meta=device == "meta")
     x = stand_in_input(model, input_shape, batch, device)
     tracer.live = tracer.peak = x.untyped_storage().nbytes()  # the input batch is live throughout
     with torch.no_grad():
-        out = _run(model, state, x, tracer)
+        out = _run(model, x, tracer)
     del out
     return tracer.rows, tracer.peak
 
 
-def _training_pass(model: nn.Module, input_shape, batch: int, device: str, rows: list[Row]) -> int:
+def _training_pass(
+    model: nn.Module,
+    ids: dict[int, str],
+    state: dict[str, Tensor],
+    input_shape,
+    batch: int,
+    device: str,
+    rows: list[Row],
+) -> int:
     """Attribute autograd's saved tensors to the rows found by the inference pass."""
     model.train(True)
-    state, ids = stand_in_state(model, device)
     tracer = _Tracer(model, ids, batch, meta=device == "meta", track_live=False)
     param_keys = {_storage_key(t) for t in state.values()}
     seen: set[int] = set()
@@ -341,14 +371,14 @@ def _training_pass(model: nn.Module, input_shape, batch: int, device: str, rows:
             key = _storage_key(t)
             if key not in seen and key not in param_keys:
                 seen.add(key)
-                target = tracer.current_layer() or (tracer.rows[-1] if tracer.rows else None)
+                target = tracer.layer or (tracer.rows[-1] if tracer.rows else None)
                 if target is not None:
                     target.saved_bytes += t.untyped_storage().nbytes()
         return t
 
     x = stand_in_input(model, input_shape, batch, device)
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        out = _run(model, state, x, tracer)
+        out = _run(model, x, tracer)
     del out
     by_name = {r.name: r for r in tracer.rows}
     for r in rows:  # the same layers in both passes (dropout/batch-norm mode does not change them)
