@@ -117,6 +117,59 @@ def check_reference(name: str, model) -> bool:
     return got == expected
 
 
+# where a profile's time goes, by the file a function lives in (first match wins)
+PLACES = [
+    (
+        "torch's Python meta kernels",
+        (
+            "torch/_decomp",
+            "torch/_refs",
+            "torch/_prims",
+            "torch/_meta_registrations",
+            "symbolic_shapes",
+            "torch/_library",
+            "torch/_ops.py",
+        ),
+    ),
+    ("cnnlab's tracer", ("cnnlab/size",)),
+    ("nn.Module calls and the model's forward", ("torch/nn/modules", "torchvision", "torch/nn/functional")),
+    ("functional_call (swapping the stand-ins in)", ("stateless", "_named_member_accessor", "_functorch")),
+    ("dynamo's guard around __torch_dispatch__", ("torch/_dynamo", "torch/_compile")),
+    ("pytree", ("_pytree",)),
+    ("C functions (torch ops, tensor methods, builtins)", ("~",)),
+]
+
+
+def profile(name: str, runs: int) -> dict:
+    """cProfile of ``runs`` analyses of ``name``: seconds of own time by place, and the top functions."""
+    import cProfile
+    import pstats
+
+    model = create(name)
+    analyze(model, SHAPE)
+    prof = cProfile.Profile()
+    for _ in range(runs):
+        prof.enable()
+        analyze(model, SHAPE)
+        prof.disable()
+    stats = pstats.Stats(prof).stats  # (file, line, function) -> (calls, primitive calls, own s, total s, callers)
+    places: dict[str, float] = {}
+    for (file, _, _), (_, _, own, _, _) in stats.items():
+        where = next((p for p, keys in PLACES if any(k in file for k in keys)), "other Python")
+        places[where] = places.get(where, 0.0) + own / runs
+    top = sorted(stats.items(), key=lambda kv: -kv[1][2])[:12]
+    return {
+        "model": name,
+        "runs": runs,
+        "seconds_per_run_under_cprofile": sum(places.values()),
+        "own_seconds_by_place": dict(sorted(places.items(), key=lambda kv: -kv[1])),
+        "top_functions": [
+            {"function": f"{Path(f).name}:{line}({fn})", "calls": c // runs, "own_s": own / runs}
+            for (f, line, fn), (c, _, own, _, _) in top
+        ],
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default=",".join(MODELS), help="comma-separated, from " + ", ".join(MODELS))
@@ -124,6 +177,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2, help="timings per tool per round, after a warm-up")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (the peers run real forward passes)")
     ap.add_argument("--out", help="JSON path (default benchmarks/results/size_speed.json)")
+    ap.add_argument("--profile", action="store_true", help="only profile cnnlab (cProfile) on --models")
     args = ap.parse_args()
     # one thread is the peers' best case on a shared 2-core machine: with two, their forward
     # passes wait on each other (torchinfo on ResNet-18: 2.5 s with 2 threads, 0.30 s with 1)
@@ -132,6 +186,15 @@ def main() -> None:
     unknown = sorted(set(names) - set(MODELS))
     if unknown:
         raise SystemExit(f"--models: unknown {', '.join(unknown)}; choose from {', '.join(MODELS)}")
+
+    if args.profile:
+        result = {"profiles": [profile(n, args.repeats) for n in names]}
+        for p in result["profiles"]:
+            print(p["model"], f"{p['seconds_per_run_under_cprofile']:.3f} s a run under cProfile")
+            for where, sec in p["own_seconds_by_place"].items():
+                print(f"  {sec:7.3f} s  {where}")
+        common.write_json("size_speed_profile", result, args.out)
+        return
 
     have = {t: v for t, v in versions().items()}
     tools = ["cnnlab"] + [t for t in PEERS if have[t]]
@@ -171,9 +234,17 @@ def main() -> None:
     by = {r["model"]: r for r in rows}
     scaling = None
     if "resnet18" in by and "resnet152" in by:
-        time_ratio = by["resnet152"]["cnnlab_s"] / by["resnet18"]["cnnlab_s"]
+        # timed in alternation, so that both see the same load (the table's rows are minutes apart)
+        small, large = create("resnet18"), create("resnet152")
+        t18 = t152 = float("inf")
+        for _ in range(args.rounds + 1):
+            t18 = min(t18, common.seconds(cnnlab_run(small), args.repeats))
+            t152 = min(t152, common.seconds(cnnlab_run(large), args.repeats))
+        time_ratio = t152 / t18
         op_ratio = by["resnet152"]["ops"] / by["resnet18"]["ops"]
         scaling = {
+            "resnet18_s": t18,
+            "resnet152_s": t152,
             "time_ratio_152_over_18": time_ratio,
             "op_ratio_152_over_18": op_ratio,
             "time_over_op_ratio": time_ratio / op_ratio,
