@@ -123,6 +123,23 @@ def test_cat_outputs_are_the_kernels(shape, data, count, dtype):
     assert RULES[aten.cat.default]([meta((2, 3)), meta((3, 3))], 1) is None  # mismatched: the kernel's error
 
 
+@settings(max_examples=120, deadline=None)
+@given(
+    lead=st.lists(st.integers(1, 3), min_size=1, max_size=2),
+    size=st.lists(st.integers(1, 12), min_size=2, max_size=2),
+    k=st.lists(st.integers(1, 4), min_size=1, max_size=2),
+    s=st.lists(st.integers(1, 3), min_size=0, max_size=2),
+    p=st.integers(0, 2),
+    d=st.integers(1, 2),
+    ceil_mode=st.booleans(),
+    dtype=DTYPES,
+)
+def test_max_pool_outputs_are_the_kernels(lead, size, k, s, p, d, ceil_mode, dtype):
+    x = meta((*lead, *size), dtype)
+    covered = same_as_kernel(aten.max_pool2d_with_indices.default, (x, k, s, [p], [d], ceil_mode))
+    assert covered or (len(lead) == 2 and x.is_contiguous(memory_format=torch.channels_last))
+
+
 @settings(max_examples=30, deadline=None)
 @given(shape=st.lists(st.integers(1, 5), min_size=0, max_size=4), dtype=DTYPES)
 def test_relu_outputs_are_the_kernels(shape, dtype):

@@ -12,7 +12,8 @@ storage with an input (views run their kernel every time: the size tracer follow
 no input changed shape (``resize_``), every output lies at the start of its own storage of
 the same byte size. Anything else runs its kernel on every call.
 
-The first call of the commonest ops (batch norm, convolution, addmm, mean, add_, relu, cat) need not
+The first call of the commonest ops (batch norm, convolution, addmm, mean, add_, relu, cat,
+max-pooling) need not
 run the kernel either: ``meta_shapes.RULES`` write their outputs out.
 """
 

@@ -158,6 +158,39 @@ def cat(tensors, dim=0):
     return _empty(shape, first)
 
 
+def _pair(v, default=None) -> list[int] | None:
+    v = list(v) if isinstance(v, (list, tuple)) else [v]
+    if not v and default is not None:
+        return default
+    return v * 2 if len(v) == 1 else v if len(v) == 2 else None
+
+
+def max_pool2d_with_indices(input, kernel_size, stride=(), padding=0, dilation=1, ceil_mode=False):
+    """(…, H_out, W_out) twice (values, int64 indices): each ⌊(n + 2p − d(k−1) − 1 (+ s − 1 with
+    ceil_mode))/s⌋ + 1, less one where a ceil_mode window would start in the right padding."""
+    if input.dim() not in (3, 4) or not _plain(input) or input.numel() == 0:
+        return None
+    if input.dim() == 4 and input.is_contiguous(memory_format=torch.channels_last):
+        return None  # contiguous both ways (a size-1 axis): the kernel's layout rule decides
+    k = _pair(kernel_size)
+    s = _pair(stride, default=k)
+    p, d = _pair(padding), _pair(dilation)
+    if None in (k, s, p, d) or min(k) < 1 or min(s) < 1 or min(d) < 1 or min(p) < 0:
+        return None
+    sizes = []
+    for n, kk, ss, pp, dd in zip(input.shape[-2:], k, s, p, d):
+        if pp > (dd * (kk - 1) + 1) // 2 or pp > kk // 2:
+            return None  # padding over half the window: the kernel's error
+        out = (n + 2 * pp - dd * (kk - 1) - 1 + (ss - 1 if ceil_mode else 0)) // ss + 1
+        if ceil_mode and (out - 1) * ss >= n + pp:
+            out -= 1
+        if out < 1:
+            return None
+        sizes.append(out)
+    shape = (*input.shape[:-2], *sizes)
+    return _empty(shape, input), _empty(shape, input, torch.int64)
+
+
 RULES = {
     aten.native_batch_norm.default: batch_norm,
     aten.convolution.default: convolution,
@@ -167,4 +200,5 @@ RULES = {
     aten.relu.default: relu,
     aten.relu_.default: relu_,
     aten.cat.default: cat,
+    aten.max_pool2d_with_indices.default: max_pool2d_with_indices,
 }
