@@ -2,8 +2,8 @@
 
 A meta kernel computes nothing but its outputs' shapes, strides and dtypes, and those follow
 from the inputs' shapes, strides, dtypes and the other arguments. Yet many of torch's meta
-kernels are Python: batch norm's is a decomposition into some 30 reference ops, 2–5 ms a call
-on a 2-core CPU, 20× a convolution's; ResNet-152 calls it 310 times in a size analysis.
+kernels are Python: batch norm's is a decomposition into some 30 reference ops, run 310 times
+in a ResNet-152 analysis (benchmarks/results/size_speed_profile_before.json).
 ``MetaOps`` runs each op once per signature and, for the next call with the same signature,
 makes the outputs directly (``torch.empty_strided``, or the input itself for an in-place op).
 

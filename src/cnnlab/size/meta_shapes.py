@@ -1,11 +1,10 @@
 """The outputs of the most common aten ops on meta tensors, written out (issue 19).
 
 ``MetaOps`` runs an op's meta kernel once per input signature; these rules stand in for that
-first run where torch's kernel is slow Python: batch norm's decomposition (~1 ms), ``mean``
-and ``addmm`` (~1 ms each), a convolution's shape checks (~0.25 ms), an in-place ``add_``
-(~0.2 ms); a rule takes ~20 µs. Each covers the plain case only (contiguous inputs of one
-floating dtype, shapes that fit) and returns None for anything else, so the kernel decides
-and raises its own error. tests/size/test_meta_shapes.py checks every rule against the
+first run where torch's kernel is slow Python (batch norm's decomposition, ``mean``,
+``addmm``, the shape checks of convolution, max-pooling and ``cat``). Each covers the plain
+case only (contiguous inputs of one floating dtype, shapes that fit) and returns None for
+anything else, so the kernel decides and raises its own error. tests/size/test_meta_shapes.py checks every rule against the
 kernel it replaces on random arguments: shapes, strides, dtypes and storage sizes.
 """
 

@@ -12,8 +12,9 @@ Three things are watched at once:
 Meta tensors have shapes and no data, so analysing ResNet-152 costs no arithmetic. A model
 whose forward needs real values (data-dependent control flow) is traced on the CPU instead.
 
-What it costs is Python per op (issue 19): torch's meta kernels are largely Python (batch
-norm's alone was 70% of a ResNet-152 analysis), so ``MetaOps`` runs each op once per input
+What it costs is Python per op (issue 19): torch's meta kernels are largely Python (48% of a
+ResNet-152 analysis's own time under cProfile, batch norm's decomposition the largest part:
+benchmarks/results/size_speed_profile_before.json), so ``MetaOps`` runs each op once per input
 signature, or not at all where ``meta_shapes`` writes its outputs out; one
 ``functional_call`` covers both passes. The time then grows with the number of ops
 (benchmarks/size_speed.py); the numbers are those of the plain tracer, field for field
