@@ -61,7 +61,7 @@ def test_batch_norm_outputs_are_the_kernels(n, c, spatial, training, affine, sta
     assert covered or (channels_last and len(spatial) == 2 and c > 1 and spatial != [1, 1])
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(
     nd=st.integers(1, 3),
     data=st.data(),
@@ -97,7 +97,7 @@ def test_addmm_outputs_are_the_kernels(m, k, n, full_bias, dtype):
     assert same_as_kernel(aten.addmm.default, (bias, a, b))
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(shape=st.lists(st.integers(1, 5), min_size=1, max_size=4), data=st.data(), keepdim=st.booleans(), dtype=DTYPES)
 def test_mean_outputs_are_the_kernels(shape, data, keepdim, dtype):
     axes = data.draw(st.lists(st.integers(-len(shape), len(shape) - 1), min_size=1, max_size=len(shape)))
@@ -123,7 +123,7 @@ def test_cat_outputs_are_the_kernels(shape, data, count, dtype):
     assert RULES[aten.cat.default]([meta((2, 3)), meta((3, 3))], 1) is None  # mismatched: the kernel's error
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(
     lead=st.lists(st.integers(1, 3), min_size=1, max_size=2),
     size=st.lists(st.integers(1, 12), min_size=2, max_size=2),
