@@ -9,8 +9,10 @@ under the unit's receptive field at that location can be cropped.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -19,9 +21,17 @@ from cnnlab.errors import CnnlabError
 from cnnlab.viz.layers import capture, check_channel
 from cnnlab.viz.receptive_field import receptive_fields
 
+if TYPE_CHECKING:
+    from cnnlab.display import Picture
+
 
 @dataclass(frozen=True)
 class TopExamples:
+    """What :func:`top_examples` finds; in a notebook it shows the images, the receptive
+    field of the maximum outlined and each image's activation under it, and below the patch
+    under that field. ``picture()`` is that view, ``figure()`` the matplotlib figure of
+    ``cnnlab viz examples``."""
+
     layer: str
     channel: int
     indices: list[int]  # dataset indices, strongest first
@@ -29,6 +39,50 @@ class TopExamples:
     locations: list[tuple[int, ...]] | None  # (y, x) of the maximum, for conv units
     boxes: list[tuple[tuple[int, int], ...]] | None  # receptive-field box at that location, clipped to the image
     fields: list[tuple[tuple[int, int], ...]] | None = None  # the same boxes unclipped (may run past the border)
+    # the images as the model saw them, (C, H, W) in [0, 1], for pictures (None: not kept)
+    images: list[torch.Tensor] | None = field(default=None, repr=False, compare=False)
+
+    def picture(self, title: str | None = None) -> Picture:
+        """The examples (Pillow only): each labelled with its index and activation, the field
+        outlined; a second row with the patch under it, enlarged."""
+        from cnnlab.display import Picture, compose, to_rgb
+        from cnnlab.viz.figures import padded_patch
+
+        full = self._full()
+        tiles = [to_rgb(img, signed=False, peak=1.0) for img in full]
+        labels = [f"#{i}\n{v:.3g}" for i, v in zip(self.indices, self.values)]
+        boxes: list = list(self.fields) if self.fields else [None] * len(tiles)
+        if self.fields:
+            h, w = tiles[0].shape[:2]
+            for img, box in zip(full, self.fields):
+                patch = padded_patch(img, box)
+                k = max(1, min(h // patch.shape[0], w // patch.shape[1]))
+                tiles.append(to_rgb(np.kron(patch, np.ones((k, k, 1))), signed=False, peak=1.0))
+                labels.append("field")
+                boxes.append(None)
+        if title is None:
+            title = f"{self.layer} channel {self.channel}: top {len(self.indices)} (activation)"
+        return Picture(compose(tiles, labels, title, cols=len(self.indices), boxes=boxes), title)
+
+    def figure(self, title: str = "") -> Picture:
+        """The matplotlib figure ``cnnlab viz examples`` writes (needs the ``plot`` extra)."""
+        from cnnlab.viz.figures import examples_figure, picture
+
+        self._full()  # fails clearly when the images were not kept
+        shown = {i: img * 255 for i, img in zip(self.indices, self.images or [])}
+        return picture(examples_figure(shown, self, title), title)
+
+    def _full(self) -> list[np.ndarray]:
+        from cnnlab.viz.images import chw_to_hwc
+
+        if self.images is None:
+            raise CnnlabError(
+                "these examples kept no images; find them with top_examples(model, data, ...) to show them"
+            )
+        return [chw_to_hwc(img.float().cpu().numpy()) for img in self.images]
+
+    def _repr_png_(self) -> bytes:
+        return self.picture().png()
 
 
 @torch.no_grad()
@@ -100,7 +154,9 @@ def top_examples_many(
         locations = [tuple(map(int, loc)) for loc in best_loc[j]] if spatial else None
         boxes = [field.box(loc, data.shape[1:]) for loc in locations] if locations else None
         fields = [unclipped_box(field, loc) for loc in locations] if locations else None
-        out.append(TopExamples(layer, c, best_i[j].tolist(), best_v[j].tolist(), locations, boxes, fields))
+        indices = best_i[j].tolist()
+        kept = [data.pixels(i).cpu() for i in indices]  # as the model saw them (--resize included)
+        out.append(TopExamples(layer, c, indices, best_v[j].tolist(), locations, boxes, fields, kept))
     return out
 
 
