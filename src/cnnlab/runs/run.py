@@ -144,7 +144,7 @@ class Run:
         img = ""
         if file.is_file():
             data = base64.b64encode(file.read_bytes()).decode("ascii")
-            img = f'<img alt="loss and accuracy curves" style="max-width:100%" src="data:image/png;base64,{data}">'
+            img = f'<img alt="loss and accuracy curves" style="width:760px;max-width:100%" src="data:image/png;base64,{data}">'
         return f'<div class="cnnlab-run"><table style="font-size:13px">{rows}</table>{notes}{img}</div>'
 
     def build(self) -> nn.Module:
