@@ -45,6 +45,8 @@ from cnnlab import atomic
 from cnnlab.errors import CnnlabError, OutputError
 from cnnlab.outputs import output_file
 
+__all__ = ["DIVERGING", "Picture", "compose", "show", "to_rgb"]
+
 DIVERGING = "RdBu_r"  # the name matplotlib gives the map below (viz.images.DIVERGING)
 # ColorBrewer's 11-class RdBu, reversed (matplotlib's RdBu_r): blue for -1, near-white 0, red +1
 _RDBU_R = (
@@ -112,7 +114,13 @@ def value_range(x: np.ndarray, signed: bool) -> float:
 
 def to_rgb(x: np.ndarray, signed: bool | None = None, peak: float | None = None) -> np.ndarray:
     """(H, W) or (H, W, 3|4) values -> (H, W, 3) uint8 by the module's rules; ``peak`` is the
-    value shown at full intensity (default: the largest, or largest |value| when signed)."""
+    value shown at full intensity (default: the largest, or largest |value| when signed).
+
+    >>> to_rgb(np.array([[0.0, 0.5, 1.0]]))[0, :, 0].tolist()          # [0, 1]: grey levels
+    [0, 128, 255]
+    >>> to_rgb(np.array([[-1.0, 0.0, 1.0]]))[0].tolist()               # signed: blue, white, red
+    [[5, 48, 97], [247, 247, 247], [103, 0, 31]]
+    """
     x = np.asarray(x)
     if x.ndim == 3 and x.shape[2] == 4:
         x = x[..., :3]  # alpha is dropped: tiles are shown on white
@@ -225,7 +233,12 @@ def compose(
     """Lay out (H, W, 3) uint8 ``tiles`` in a grid on white, each enlarged ``scale`` times
     (nearest neighbour; default :func:`enlargement`), a label under each, a title on top,
     optional boxes ((y0, y1), (x0, x1)) in tile pixels outlined, optional ``values`` written
-    in the cells, and a diverging colour bar for ± ``colorbar``."""
+    in the cells, and a diverging colour bar for ± ``colorbar``.
+
+    >>> tiles = [np.zeros((28, 28, 3), np.uint8), np.full((28, 28, 3), 255, np.uint8)]
+    >>> compose(tiles, cols=1).size                    # (width, height): two 112 px tiles, one above the other
+    (120, 236)
+    """
     if not tiles:
         raise CnnlabError("nothing to show: give at least one image")
     n = len(tiles)

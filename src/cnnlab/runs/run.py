@@ -189,7 +189,13 @@ def derived_pipeline(cfg: TrainConfig, model_args: dict[str, Any]) -> Pipeline:
 
 
 def adapted_data(cfg: TrainConfig, device: torch.device, quiet: bool):
-    """(train, test), adapted to the model: subsets, --resize, gray repeated to RGB when needed."""
+    """(train, test), adapted to the model: subsets, --resize, gray repeated to RGB when needed.
+
+    >>> cfg = TrainConfig(model="alexnet", resize=64, train_subset=100, test_subset=50)
+    >>> train, test = adapted_data(cfg, torch.device("cpu"), quiet=True)   # doctest: +SKIP
+    >>> len(train), test.shape                                             # doctest: +SKIP
+    (100, (3, 64, 64))
+    """
     spec = get_spec(cfg.model)
     workers = None if cfg.workers < 0 else cfg.workers
     train, test = load_dataset(
@@ -218,6 +224,11 @@ def pipeline_of(data, cfg: TrainConfig) -> Pipeline:
 
 def load_run(run_dir: str | Path, device: str = "auto") -> tuple[nn.Module, TrainConfig, RunDir]:
     """The trained model of a run folder, its config, and the folder (kept for older callers;
-    :class:`Run` gives the pipeline and metrics too)."""
+    :class:`Run` gives the pipeline and metrics too).
+
+    >>> model, cfg, folder = load_run("runs/lenet5-mnist", device="cpu")   # doctest: +SKIP
+    >>> cfg.model, type(model).__name__, folder.path.name                 # doctest: +SKIP
+    ('lenet5', 'LeNet5', 'lenet5-mnist')
+    """
     run = Run.open(run_dir)
     return run.model(device), run.config, run.folder

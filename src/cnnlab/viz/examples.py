@@ -96,7 +96,18 @@ def top_examples(
     batch_size: int = 500,
 ) -> TopExamples:
     """The k dataset examples with the largest activation of ``layer``'s ``channel`` (at
-    ``position``, or anywhere in the map)."""
+    ``position``, or anywhere in the map). The result shows the images in a notebook, the
+    receptive field of each maximum outlined.
+
+    >>> from cnnlab.data import ImageTensors
+    >>> from cnnlab.models import create
+    >>> g = torch.Generator().manual_seed(0)
+    >>> data = ImageTensors(torch.randint(0, 256, (20, 1, 28, 28), dtype=torch.uint8, generator=g),
+    ...                     torch.zeros(20, dtype=torch.long), (0.5,), (0.25,), tuple("0123456789"))
+    >>> top = top_examples(create("lenet5"), data, "C3", 0, k=3)
+    >>> len(top.indices), top.values == sorted(top.values, reverse=True), top.fields[0][0][1] - top.fields[0][0][0]
+    (3, True, 14)
+    """
     return top_examples_many(model, data, layer, [channel], k, position, batch_size)[0]
 
 

@@ -171,7 +171,16 @@ def render(
     progress=None,
 ) -> RenderResult:
     """Optimize images to maximize ``objective``; ``input_shape`` is the model's (C, H, W),
-    ``mean``/``std`` its input normalization (per channel, in [0, 1] units)."""
+    ``mean``/``std`` its input normalization (per channel, in [0, 1] units). The result shows
+    its snapshots in a notebook.
+
+    >>> from cnnlab.models import create
+    >>> from cnnlab.viz import objectives
+    >>> result = render(create("lenet5"), objectives.channel("C3", 0), (1, 28, 28), (0.1307,), (0.3081,),
+    ...                 RenderConfig(steps=8, snapshots=(0, 4)))
+    >>> sorted(result.snapshots), result.final.shape, result.end_value > result.start_value
+    ([0, 4, 8], (1, 1, 28, 28), True)
+    """
     if cfg.steps < 0:
         raise CnnlabError(f"--steps must be non-negative, got {cfg.steps}")
     device = next(model.parameters()).device

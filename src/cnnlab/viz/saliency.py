@@ -48,7 +48,16 @@ def saliency_map(
     seed: int = 0,
 ) -> Tensor:
     """(H, W) ≥ 0: the largest |gradient| over channels; with ``smooth`` > 0, SmoothGrad over that
-    many copies with Gaussian noise of ``noise`` × the input's value range."""
+    many copies with Gaussian noise of ``noise`` × the input's value range. To look at it:
+    ``cnnlab.show(saliency_map(...))``, or :func:`saliency_panel` for the labelled overlay.
+
+    >>> import torch
+    >>> from cnnlab.models import create
+    >>> x = torch.rand(1, 1, 28, 28)
+    >>> heat = saliency_map(create("lenet5"), x, target=3)
+    >>> heat.shape, bool((heat >= 0).all())
+    (torch.Size([28, 28]), True)
+    """
     if smooth <= 0:
         return input_gradient(model, x, target, layer).abs().amax(1)[0]
     g = torch.Generator().manual_seed(seed)
@@ -76,7 +85,16 @@ def saliency_panel(model: nn.Module, data, index: int, target: int | None = None
     """Image ``index`` of ``data`` (an in-memory dataset), its gradient saliency and, with
     ``smooth`` > 0, SmoothGrad over that many noisy copies, side by side and labelled, as a
     picture that shows itself in a notebook. ``target``: the class to explain (None: the
-    predicted one)."""
+    predicted one).
+
+    >>> import torch
+    >>> from cnnlab.data import ImageTensors
+    >>> from cnnlab.models import create
+    >>> digits = ImageTensors(torch.zeros(2, 1, 28, 28, dtype=torch.uint8), torch.tensor([0, 1]), (0.1,), (0.3,),
+    ...                       tuple("0123456789"))
+    >>> saliency_panel(create("lenet5"), digits, 0, target=1, smooth=2)   # doctest: +ELLIPSIS
+    <Picture ...: image 0: why class 1? (predicted ...)>
+    """
     tiles, pred, target = _tiles(model, data, index, target, smooth)
     classes = list(getattr(data, "classes", ()) or ())
     name = lambda c: f"{c} ({classes[c]})" if c < len(classes) and classes[c] != str(c) else str(c)  # noqa: E731
