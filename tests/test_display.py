@@ -352,3 +352,36 @@ def test_the_curves_are_a_picture_too():
     img = decode(curves_figure(rows, "two epochs").png())
     assert img.size == (1100, 440)  # 10 × 4 inches at 110 dpi, as curves.png
     assert math.isclose(img.width / img.height, 2.5)
+
+
+# -- figures that were only files ------------------------------------------------------------
+def test_every_file_figure_is_also_a_picture():
+    pytest.importorskip("matplotlib")
+    from cnnlab.conv.image import grid_figure
+    from cnnlab.conv.kernels import KERNELS
+    from cnnlab.experiments.invariance import figure as invariance_figure
+    from cnnlab.train.evaluation import confusion_figure
+
+    ramp = np.tile(np.linspace(0, 255, 32), (32, 1))
+    grid = decode(grid_figure(ramp, [KERNELS["sobel-x"], KERNELS["blur"]]).png())
+    assert grid.width > grid.height > 200  # three panels in a row
+    confusion = decode(confusion_figure([[5, 1], [0, 6]], ("cat", "dog"), "two classes").png())
+    assert confusion.width > 300
+    rows = [
+        {"model": m, "trained_on": t, "test_registered": 0.9, "test_translated": 0.5}
+        for m in ("fc-baseline", "conv-baseline")
+        for t in ("registered", "translated")
+    ]
+    bars = decode(invariance_figure({"rows": rows}).png())
+    assert bars.size == (1100, 495)  # 10 × 4.5 inches at 110 dpi, as the experiment's PNG
+
+
+def test_examples_beside_the_optimized_image():
+    pytest.importorskip("matplotlib")
+    from cnnlab.viz import RenderConfig, objectives, render, top_examples
+
+    model = create("lenet5").eval()
+    top = top_examples(model, tiny_data(), "C3", 0, k=9)
+    result = render(model, objectives.channel("C3", 0), (1, 28, 28), (0.5,), (0.25,), RenderConfig(steps=2))
+    pair = top.beside(result)
+    assert pair.caption == "C3 channel 0" and decode(pair.png()).size == (600, 330)

@@ -23,6 +23,7 @@ from cnnlab.viz.receptive_field import receptive_fields
 
 if TYPE_CHECKING:
     from cnnlab.display import Picture
+    from cnnlab.viz.render import RenderResult
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,16 @@ class TopExamples:
         self._full()  # fails clearly when the images were not kept
         shown = {i: img * 255 for i, img in zip(self.indices, self.images or [])}
         return picture(examples_figure(shown, self, title), title)
+
+    def beside(self, result: RenderResult, title: str = "") -> Picture:
+        """Distill's comparison for this unit ("Baseball—or stripes?"): the top dataset
+        examples (3×3, fields outlined) beside ``result``, the image optimized from noise to
+        excite the same unit (needs the ``plot`` extra)."""
+        from cnnlab.viz.figures import pair_figure, picture
+
+        self._full()
+        shown = {i: img * 255 for i, img in zip(self.indices, self.images or [])}
+        return picture(pair_figure(shown, self, result, title), title or f"{self.layer} channel {self.channel}")
 
     def _full(self) -> list[np.ndarray]:
         from cnnlab.viz.images import chw_to_hwc
