@@ -41,7 +41,7 @@ import numpy as np
 from PIL import Image as PILImage
 from PIL import ImageDraw, ImageFont
 
-from cnnlab import atomic
+from cnnlab import atomic, limits
 from cnnlab.errors import CnnlabError, OutputError
 from cnnlab.outputs import output_file
 
@@ -77,6 +77,7 @@ GAP = 4  # px between tiles
 ROBUST_SIZE = 4096  # signed maps with at least this many values are scaled robustly:
 ROBUST_PERCENTILE = 99.5  # ... ± this percentile of |value| is full colour (as `cnnlab filter` does), so a
 # few extreme values (the zero-padded border of a Sobel result) cannot leave every edge white
+BYTES_PER_VALUE = 64  # float64 copies made per value shown: the values, their unit scale, RGB (×3), the tile
 MISSING = (58, 58, 58)  # NaN and inf: dark grey, never mistaken for a value on either map
 BOX = (255, 59, 48)  # outlines (receptive fields), as in viz.figures.BOX
 
@@ -246,14 +247,27 @@ def compose(
     rows = math.ceil(n / cols)
     th, tw = max(t.shape[0] for t in tiles), max(t.shape[1] for t in tiles)
     k = scale or enlargement(th, tw, cols)
+    # large images are shown reduced (box filter) to MAX_WIDTH: a notebook stores every pixel
+    shrink = 1 if scale else max(1, math.ceil(cols * tw / MAX_WIDTH))
+    limits.check_pixels(
+        rows * th * k // shrink,
+        cols * tw * k // shrink,
+        f"a picture of {n} tile(s) at scale {k}",
+        "use a smaller scale",
+    )
     big = []
     for i, t in enumerate(tiles):
         img = PILImage.fromarray(t).resize((t.shape[1] * k, t.shape[0] * k), PILImage.Resampling.NEAREST)
+        if shrink > 1:
+            img = img.reduce(shrink)
         box = boxes[i] if boxes else None
         if box is not None:
             (y0, y1), (x0, x1) = box
             y0, y1, x0, x1 = max(0, y0), min(t.shape[0], y1), max(0, x0), min(t.shape[1], x1)
-            ImageDraw.Draw(img).rectangle((x0 * k, y0 * k, x1 * k - 1, y1 * k - 1), outline=BOX, width=2)
+            f = k / shrink
+            ImageDraw.Draw(img).rectangle(
+                (int(x0 * f), int(y0 * f), int(x1 * f) - 1, int(y1 * f) - 1), outline=BOX, width=2
+            )
         v = values[i] if values else None
         if v is not None:
             _annotate(img, v, k)
@@ -261,8 +275,8 @@ def compose(
     f_label, f_title = font(12), font(14)
     label_h = max((_text_size(s, f_label)[1] for s in labels or [] if s), default=0)
     label_h = label_h + 6 if label_h else 0
-    cell_w = max(tw * k, max((_text_size(s, f_label)[0] + 6 for s in labels or [] if s), default=0))
-    cell_h = th * k + label_h
+    cell_w = max(max(b.width for b in big), max((_text_size(s, f_label)[0] + 6 for s in labels or [] if s), default=0))
+    cell_h = max(b.height for b in big) + label_h
     width = cols * cell_w + (cols + 1) * GAP
     title_h = _text_size(title, f_title)[1] + 10 if title else 0
     bar = _colorbar(colorbar, width, clipped) if colorbar is not None else None
@@ -333,7 +347,7 @@ class Picture:
         """The picture as PNG bytes."""
         if self._png is None:
             buf = io.BytesIO()
-            self.image.save(buf, format="PNG", optimize=True)
+            self.image.save(buf, format="PNG")
             self._png = buf.getvalue()
         return self._png
 
@@ -424,6 +438,8 @@ def show(
     if items is not None and items and all(np.ndim(_to_numpy(i)) == 0 for i in items):
         items = None  # a plain list of numbers is one 1-D signal
     arrays = [_to_numpy(i) for i in items] if items is not None else [_to_numpy(x)]
+    values = sum(a.size for a in arrays)
+    limits.check(values * BYTES_PER_VALUE, f"show() of {values:,} values", "show a smaller array, or a crop of it")
     tiles: list[np.ndarray] = []
     cell_values: list[np.ndarray | None] = []
     peaks: list[float] = []
