@@ -92,6 +92,10 @@ def diverging_rgb(unit: np.ndarray) -> np.ndarray:
     return _RDBU_R[lo] * (1 - frac) + _RDBU_R[lo + 1] * frac
 
 
+# the map sampled at 511 points (odd: 0 falls exactly on the middle colour), as matplotlib samples 256
+_DIVERGING_LUT = np.rint(diverging_rgb(np.linspace(0, 1, 511)) * 255).astype(np.uint8)
+
+
 def is_signed(x: np.ndarray) -> bool:
     """Whether ``x`` holds negative values (finite ones): such maps are drawn diverging."""
     if x.dtype == np.bool_ or x.dtype == np.uint8 or x.size == 0:
@@ -129,26 +133,31 @@ def to_rgb(x: np.ndarray, signed: bool | None = None, peak: float | None = None)
         x = x.astype(np.uint8) * 255
     if x.dtype == np.uint8:
         return np.repeat(x[..., None], 3, axis=2) if x.ndim == 2 else x.copy()
-    x = x.astype(np.float64)
+    x = x if x.dtype.kind == "f" else x.astype(np.float64)
     bad = ~np.isfinite(x)
+    has_bad = bool(bad.any())
+    values = np.where(bad, 0, x) if has_bad else x
     signed = is_signed(x) if signed is None else signed
     peak = value_range(x, signed) if peak is None else peak
     if signed and x.ndim == 3:  # signed colour (an RGB filter): min-max, as in the AlexNet paper's figure
         finite = x[~bad]
-        lo, hi = (finite.min(), finite.max()) if finite.size else (0.0, 0.0)
-        rgb = (x - lo) / (hi - lo) if hi > lo else np.full_like(x, 0.5)
+        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+        out = _to_uint8((values - lo) / (hi - lo) if hi > lo else np.full_like(values, 0.5))
     elif signed:
-        unit = 0.5 + 0.5 * x / peak if peak > 0 else np.full_like(x, 0.5)
-        rgb = diverging_rgb(unit)
+        unit = 0.5 + 0.5 * values / peak if peak > 0 else np.full_like(values, 0.5)
+        out = _DIVERGING_LUT[np.rint(np.clip(unit, 0, 1) * (len(_DIVERGING_LUT) - 1)).astype(np.intp)]
     else:
-        lo = np.nanmin(np.where(bad, np.nan, x)) if (~bad).any() else 0.0
+        lo = float(x[~bad].min()) if has_bad and (~bad).any() else float(values.min()) if values.size else 0.0
         in_unit = lo >= 0 and peak <= 1
-        unit = x if in_unit else x / peak if peak > 0 else np.zeros_like(x)
-        rgb = np.repeat(unit[..., None], 3, axis=2) if x.ndim == 2 else unit
-    out = np.clip(np.rint(np.nan_to_num(rgb) * 255), 0, 255).astype(np.uint8)
-    if bad.any():
+        grey = _to_uint8(values if in_unit else values / peak if peak > 0 else np.zeros_like(values))
+        out = np.repeat(grey[..., None], 3, axis=2) if x.ndim == 2 else grey
+    if has_bad:
         out[bad if bad.ndim == 2 else bad.any(-1)] = MISSING
     return out
+
+
+def _to_uint8(unit: np.ndarray) -> np.ndarray:
+    return np.rint(np.clip(unit, 0, 1) * 255).astype(np.uint8)
 
 
 # -- text --------------------------------------------------------------------------------
