@@ -14,8 +14,9 @@ over an existing file unless ``overwrite=True``). :func:`show` turns arrays into
 How values become colours (the same rules as the pictures cnnlab writes):
 
 * ``uint8`` and ``bool``: as stored (0 black, 255 or True white);
-* values in [0, 1]: grey levels (or RGB for a colour image);
-* other values ≥ 0: scaled by the largest, so 0 stays black;
+* values in [0, 1]: grey levels (or RGB for a colour image), for images larger than
+  ``MAX_ANNOTATED`` pixels a side;
+* other values ≥ 0 (and small arrays such as a kernel): scaled by the largest, so 0 stays black;
 * signed values: the diverging map ``DIVERGING`` (blue < 0, white = 0, red > 0), symmetric
   at ± the largest |value| (for a large map ± its 99.5th percentile, so a few extreme values
   do not wash out the rest), with a labelled colour bar under the picture.
@@ -30,6 +31,7 @@ Only numpy and Pillow are used (no matplotlib, no IPython): ``import cnnlab`` st
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import os
@@ -148,7 +150,8 @@ def to_rgb(x: np.ndarray, signed: bool | None = None, peak: float | None = None)
         out = _DIVERGING_LUT[np.rint(np.clip(unit, 0, 1) * (len(_DIVERGING_LUT) - 1)).astype(np.intp)]
     else:
         lo = float(x[~bad].min()) if has_bad and (~bad).any() else float(values.min()) if values.size else 0.0
-        in_unit = lo >= 0 and peak <= 1
+        # [0, 1] is an image's grey levels; a small array of numbers (a kernel) is a map: scaled by its max
+        in_unit = lo >= 0 and peak <= 1 and max(x.shape[:2]) > MAX_ANNOTATED
         grey = _to_uint8(values if in_unit else values / peak if peak > 0 else np.zeros_like(values))
         out = np.repeat(grey[..., None], 3, axis=2) if x.ndim == 2 else grey
     if has_bad:
@@ -161,6 +164,7 @@ def _to_uint8(unit: np.ndarray) -> np.ndarray:
 
 
 # -- text --------------------------------------------------------------------------------
+@functools.cache
 def font(size: int = 13) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     """Pillow's bundled font (a scalable one when Pillow has FreeType, as its wheels do)."""
     return ImageFont.load_default(size=size)
@@ -198,12 +202,15 @@ def _annotate(tile: PILImage.Image, values: np.ndarray, scale: int) -> None:
     for j in range(w + 1):
         x = min(j * scale, tile.width - 1)
         draw.line((x, 0, x, tile.height - 1), fill=(200, 200, 200))
-    f = font(max(9, min(15, scale // 3 + 3)))
+    largest = max(9, min(15, scale // 3 + 3))
     for (i, j), v in np.ndenumerate(values):
         cy, cx = i * scale + scale // 2, j * scale + scale // 2
         light = rgb[min(cy, rgb.shape[0] - 1), min(cx, rgb.shape[1] - 1)].mean() > 140
         text = _number(v) if np.isfinite(v) else str(v)
-        draw.text((cx, cy), text, font=f, fill=(20, 20, 20) if light else (250, 250, 250), anchor="mm")
+        size = largest
+        while size > 7 and _text_size(text, font(size))[0] > scale - 5:  # long numbers get smaller type
+            size -= 1
+        draw.text((cx, cy), text, font=font(size), fill=(20, 20, 20) if light else (250, 250, 250), anchor="mm")
 
 
 def _colorbar(peak: float, width: int, clipped: bool = False) -> PILImage.Image:
