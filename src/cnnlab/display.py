@@ -172,7 +172,7 @@ def font(size: int = 13) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
 
 def _text_size(text: str, f) -> tuple[int, int]:
     box = ImageDraw.Draw(PILImage.new("RGB", (1, 1))).multiline_textbbox((0, 0), text, font=f, spacing=2)
-    return box[2] - box[0], box[3] - box[1]
+    return int(box[2] - box[0]), int(box[3] - box[1])
 
 
 def _number(v: float) -> str:
