@@ -21,7 +21,18 @@ def test_place_puts_each_digit_at_its_offset():
 
 def test_command_end_to_end(tmp_path):
     proc = run_cli(
-        "experiment", "invariance", "--out", str(tmp_path), "--epochs", "1", "--train-size", "600", "--test-size", "300"
+        "experiment",
+        "invariance",
+        "--out",
+        str(tmp_path),
+        "--epochs",
+        "1",
+        "--train-size",
+        "200",
+        "--test-size",
+        "100",
+        "--canvas",
+        "32",
     )
     assert proc.returncode == 0, proc.stderr
     result = json.loads((tmp_path / "results.json").read_text())
