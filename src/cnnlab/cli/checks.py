@@ -112,9 +112,12 @@ def pretrained_weights(target: str, weights: str | None) -> Iterator[None]:
 RGB_DATASETS = ("cifar10", "cifar100", "imagefolder")
 
 
-def resize_size(model: str, dataset: str, side: int, batch: int | None) -> None:
-    """`train --resize N`: a training step on N×N images (weights that grow with the input,
-    the batch, the activations autograd keeps), estimated on the meta device."""
+def resize_size(
+    model: str, dataset: str, side: int, batch: int | None, batch_flag: str | None = "--batch-size"
+) -> None:
+    """`train --resize N` (and `eval --model M --resize N`, ``batch_flag`` None): a training step
+    on N×N images (weights that grow with the input, the batch, the activations autograd keeps),
+    estimated on the meta device; evaluation needs less, so this errs on the safe side."""
     from cnnlab.models import get_spec
     from cnnlab.train.config import TrainConfig
 
@@ -125,7 +128,10 @@ def resize_size(model: str, dataset: str, side: int, batch: int | None) -> None:
     need = limits.training_bytes(
         lambda: spec.build(num_classes=spec.num_classes, in_channels=c, input_size=(side, side)), (c, side, side), batch
     )
-    limits.check(need, f"--resize {side} with --batch-size {batch} ({model})", "lower --resize or --batch-size")
+    if batch_flag is None:
+        limits.check(need, f"--resize {side} ({batch} images at a time through {model})", "lower --resize")
+    else:
+        limits.check(need, f"--resize {side} with {batch_flag} {batch} ({model})", f"lower --resize or {batch_flag}")
 
 
 def run_flags_agree(run_dir, **given) -> None:

@@ -7,13 +7,13 @@ from typing import Annotated, Optional
 
 import typer
 
-from cnnlab.cli.app import app
+from cnnlab.cli.app import MaxMemory, app
 from cnnlab.cli.output import info, print_json
 from cnnlab.errors import CnnlabError
 from cnnlab.train.distributed import is_main_process
 
 # flags that may go with --resume (the run's own config gives everything else)
-RESUME_FLAGS = {"resume", "epochs", "device", "data_dir", "json_out", "quiet"}
+RESUME_FLAGS = {"resume", "epochs", "device", "data_dir", "json_out", "quiet", "max_memory"}
 
 
 def _given(ctx: typer.Context, name: str | None) -> bool:
@@ -83,6 +83,7 @@ def train(
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="End stdout with one JSON line of results.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    max_memory: MaxMemory = None,
 ) -> None:
     """Train a model; print one line per epoch and the final test accuracy.
 
