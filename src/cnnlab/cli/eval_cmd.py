@@ -10,7 +10,7 @@ import typer
 from cnnlab import outputs
 from cnnlab.cli import checks
 from cnnlab.cli.app import MaxMemory, app
-from cnnlab.cli.output import info, print_json
+from cnnlab.cli.output import info, loss, percent, print_json
 from cnnlab.errors import CnnlabError
 from cnnlab.train.evaluation import evaluate_model, evaluate_run
 
@@ -80,11 +80,12 @@ def eval_(
         return
     k = result["topk"]
     info(
-        f"{result['model']} on {result['dataset']}: top-1 accuracy {100 * result['test_accuracy']:.2f}% "
-        f"(error {100 * result['test_error']:.2f}%), top-{k} accuracy {100 * result[f'test_top{k}_accuracy']:.2f}% "
-        f"(error {100 * result[f'test_top{k}_error']:.2f}%), test loss {result['test_loss']:.4f}, {result['correct']}/{result['total']}"
+        f"{result['model']} on {result['dataset']}: top-1 accuracy {percent(result['test_accuracy'])} "
+        f"(error {percent(result['test_error'])}), top-{k} accuracy {percent(result[f'test_top{k}_accuracy'])} "
+        f"(error {percent(result[f'test_top{k}_error'])}), test loss {loss(result['test_loss'])}, "
+        f"{result['correct']}/{result['total']}"
     )
     worst = sorted(result["per_class_accuracy"].items(), key=lambda kv: kv[1])[:5]
-    info("lowest per-class accuracy: " + ", ".join(f"{k} {100 * v:.1f}%" for k, v in worst))
+    info("lowest per-class accuracy: " + ", ".join(f"{k} {percent(v)}" for k, v in worst))
     if result.get("confusion_png"):
         info(f"confusion matrix: {result['confusion_png']}")
