@@ -1,18 +1,11 @@
 """Issue 14, item 8: one-line usage errors, --version, defaults in every --help, no Python
 warnings, --quiet and terminal-only progress bars for viz, the invariance verdict
-worded from the numbers, serve --port, eval flags that disagree with a run, and a 413 that
-every HTTP client receives."""
+worded from the numbers, serve --port, and eval flags that disagree with a run (the 413 for every HTTP client: test_serve_body.py)."""
 
 from __future__ import annotations
 
-import threading
-import time
-import types
-import urllib.error
-import urllib.request
 import warnings
 
-import pytest
 import typer
 
 from cnnlab import __version__
@@ -114,35 +107,3 @@ def test_eval_refuses_flags_that_disagree_with_the_run(capsys, tiny_run):
     one_line(cli(capsys, "eval", tiny_run, "--resize", "32"), "--resize 32 disagrees")
     r = cli(capsys, "eval", tiny_run, "--dataset", "mnist", "--test-subset", "100", "--json", "--device", "cpu")
     assert r.code == 0 and '"total": 100' in r.out
-
-
-@pytest.fixture
-def body_limit_server():
-    """The serve app (its body check needs no model) on a free port, in a thread."""
-    import uvicorn
-
-    from cnnlab.cli.serve_cmd import bind
-    from cnnlab.serve.app import create_app
-
-    sock = bind("127.0.0.1", 0)
-    app = create_app(types.SimpleNamespace(viz_dir=None), max_body=1024)
-    srv = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert srv.started
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    srv.should_exit = True
-    thread.join(5)
-
-
-def test_a_too_big_post_gets_413_from_urllib(body_limit_server):
-    body = b"\x89PNG" + b"\0" * (5 * 2**20)  # 5 MB: urllib sends it all before it reads the answer
-    for headers in ({"Content-Type": "image/png"}, {"Content-Type": "text/plain"}):
-        request = urllib.request.Request(body_limit_server + "/api/predict", data=body, headers=headers)
-        with pytest.raises(urllib.error.HTTPError) as e:
-            urllib.request.urlopen(request, timeout=30)
-        assert e.value.code in (413, 415)
-        assert b"limit" in e.value.read() or e.value.code == 415
