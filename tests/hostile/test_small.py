@@ -104,6 +104,6 @@ def test_serve_port_range(capsys, tmp_path):
 def test_eval_refuses_flags_that_disagree_with_the_run(capsys, tiny_run):
     one_line(cli(capsys, "eval", tiny_run, "--dataset", "fashion-mnist"), "--dataset fashion-mnist disagrees")
     one_line(cli(capsys, "eval", tiny_run, "--test-subset", "50"), "--test-subset 50 disagrees", "--test-subset 100")
-    one_line(cli(capsys, "eval", tiny_run, "--resize", "32"), "--resize 32 disagrees")
+    one_line(cli(capsys, "eval", tiny_run, "--resize", "32"), "--resize 32 disagrees", "trained without --resize")
     r = cli(capsys, "eval", tiny_run, "--dataset", "mnist", "--test-subset", "100", "--json", "--device", "cpu")
     assert r.code == 0 and '"total": 100' in r.out

@@ -147,7 +147,8 @@ def run_flags_agree(run_dir, **given) -> None:
         stored = getattr(cfg, name)
         if value != stored and not (name != "dataset" and not value and not stored):
             flag = "--" + name.replace("_", "-")
+            trained = f"with {flag} {stored}" if stored else f"without {flag}"
             raise CnnlabError(
-                f"{flag} {value} disagrees with the run: {run_dir} was trained with {flag} {stored or 0} and is "
-                f"evaluated that way; drop {flag}, or evaluate a model by name with --model {cfg.model} {flag} {value}"
+                f"{flag} {value} disagrees with the run: {run_dir} was trained {trained} and is evaluated that way; "
+                f"drop {flag} (to evaluate {flag} {value}, train a run with it)"
             )
