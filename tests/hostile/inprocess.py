@@ -3,10 +3,7 @@ one-line error contract: exit code, a single `cnnlab: error:` line, no traceback
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import io
-import subprocess
 
 from cnnlab.cli import main
 
@@ -24,15 +21,6 @@ def cli(capsys, *args: str) -> Result:
     code = main([str(a) for a in args])
     captured = capsys.readouterr()
     return Result(code, captured.out, captured.err)
-
-
-def run_cli(*args: str, timeout: float | None = None) -> subprocess.CompletedProcess:
-    """:func:`tests.conftest.run_cli` without the process (seconds of imports per call saved):
-    the same CompletedProcess, for tests that do not need capsys. ``timeout`` is not used."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([str(a) for a in args])
-    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
 
 
 def one_line(result: Result, *fragments: str, code: int = 2) -> str:

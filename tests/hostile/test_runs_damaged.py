@@ -14,8 +14,7 @@ import torch
 from cnnlab.errors import CheckpointError
 from cnnlab.runs import Run
 from cnnlab.train.run import config_for, run_training
-from tests.conftest import assert_one_line_error
-from tests.hostile.inprocess import run_cli
+from tests.conftest import assert_one_line_error, run_cli
 
 
 @pytest.fixture(scope="module")

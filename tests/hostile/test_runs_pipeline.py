@@ -12,7 +12,7 @@ import torch
 
 from cnnlab.runs import Run, resolve
 from cnnlab.train.run import config_for, run_training
-from tests.hostile.inprocess import run_cli
+from tests.conftest import run_cli
 
 
 @pytest.fixture(scope="module")

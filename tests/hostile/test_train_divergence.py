@@ -11,8 +11,7 @@ import torch
 
 from cnnlab.errors import DivergedError
 from cnnlab.train.loop import DIVERGENCE_FACTOR, EpochState, check_divergence
-from tests.conftest import assert_one_line_error
-from tests.hostile.inprocess import run_cli
+from tests.conftest import assert_one_line_error, run_cli
 
 
 def test_a_loss_that_explodes_without_becoming_nan_is_divergence(tmp_path):

@@ -12,8 +12,7 @@ import safetensors.torch
 import torch
 
 from cnnlab.train.run import config_for, run_training
-from tests.conftest import assert_one_line_error
-from tests.hostile.inprocess import run_cli
+from tests.conftest import assert_one_line_error, run_cli
 
 TINY = dict(epochs=2, train_subset=256, test_subset=100, batch_size=32, device="cpu")
 
