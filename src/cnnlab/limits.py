@@ -97,7 +97,7 @@ def check(need: float, what: str, fix: str, limit: int | None = None) -> None:
     if need > limit:
         raise ResourceError(
             f"{what} needs about {format_bytes(need)}, over cnnlab's memory limit of {format_bytes(limit)} "
-            f"({source}); {fix}, or raise the limit with `cnnlab --max-memory SIZE` (or {ENV})"
+            f"({source}); {fix}, or raise the limit with --max-memory SIZE (or {ENV})"
         )
 
 

@@ -11,6 +11,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
+import typer
 from PIL import Image
 
 from cnnlab import limits
@@ -142,3 +143,43 @@ def test_cnnlab_pixel_limit_comes_before_pillows(capsys, tmp_path, traced):
     png_header(big, 20000, 20000)
     one_line(cli(capsys, "filter", big, "-k", "blur", "-o", out), "20,000×20,000", "100,000,000-pixel limit")
     assert not out.exists()
+
+
+# every command that sizes an allocation from what the user typed, with a request that is
+# fine under the default limit: the fragment its refusal must name
+SIZED_COMMANDS = {
+    ("viz", "features", "lenet5", "--class", "3", "--steps", "1", "-o", "{tmp}/f.png"): "--scale 1 with --batch 1",
+    ("viz", "examples", "{run}", "--layer", "C1", "--channel", "0", "-k", "9", "-o", "{tmp}/e.png"): "-k 9",
+    ("filter", "{img}", "-k", "blur", "--grid", "-o", "{tmp}/g.png"): "image",
+    ("filter", "{img}", "-k", "box:20", "-o", "{tmp}/b.png"): "-k box:20",
+    ("size", "lenet5", "--input", "1,28,28"): "--input 1,28,28",
+    ("train", "--resize", "32", "--out", "{tmp}/run", "--quiet"): "--resize 32",
+    ("eval", "--model", "lenet5", "--dataset", "mnist", "--resize", "32"): "--resize 32",
+    ("experiment", "invariance", "--canvas", "40", "--out", "{tmp}/exp"): "--canvas 40",
+}
+
+
+def test_max_memory_on_every_sized_command(capsys, tmp_path, tiny_run, image, monkeypatch):
+    """`--max-memory 1k` after the command's name (or before it, every other command) refuses each
+    request in one line naming the flag, before anything is loaded or written. (That the refusals
+    allocate nothing is traced above, on requests of terabytes; tracing these too triples the time.)"""
+    monkeypatch.setenv(limits.ENV, "100G")  # the flag wins over the variable
+    for i, (args, fragment) in enumerate(SIZED_COMMANDS.items()):
+        args = [a.format(tmp=tmp_path, run=tiny_run, img=image) for a in args]
+        limit = ["--max-memory", "1k"]
+        line = one_line(cli(capsys, *(args + limit if i % 2 else limit + args)), fragment, "(--max-memory 1k)")
+        assert "raise the limit with --max-memory SIZE" in line, line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["img.png"]  # nothing written
+
+
+def test_max_memory_is_in_every_sized_commands_help():
+    from cnnlab.cli import app
+
+    root = typer.main.get_command(app)
+    for args in {a[:2] if a[0] in ("viz", "experiment") else a[:1] for a in SIZED_COMMANDS}:
+        cmd = root
+        for name in args:
+            cmd = cmd.commands[name]  # type: ignore[attr-defined]
+        option = next((p for p in cmd.params if "--max-memory" in p.opts), None)
+        assert option is not None, args
+        assert "$CNNLAB_MAX_MEMORY" in option.help and "half the memory available" in option.help

@@ -74,3 +74,23 @@ def test_a_checkpoint_of_another_shape_on_resume(finished, tmp_path):
     (run / "config.json").write_text(json.dumps(record))
     proc = run_cli("train", "--resume", str(run), "--epochs", "2", "-q")
     assert_one_line_error(proc, "checkpoint does not fit model MnistFast", "missing")
+
+
+def test_a_damaged_checkpoint_is_one_line_in_whole_words(finished, tmp_path, capsys):
+    from tests.hostile.inprocess import cli, one_line
+
+    run = tmp_path / "cut"
+    shutil.copytree(finished, run)
+    good = (run / "checkpoint.pt").read_bytes()
+    resume = ("train", "--resume", run, "-q", "--device", "cpu")
+    for damaged, words in ((good[:3000], "cut off or damaged"), (b"", "empty or cut off")):
+        (run / "checkpoint.pt").write_bytes(damaged)
+        line = one_line(cli(capsys, *resume), f"checkpoint.pt is {words}", "--out NEW_DIR")  # no warning line
+        assert "()" not in line and "trying" not in line and "miniz" not in line, line
+    (run / "checkpoint.prev.pt").write_bytes(good)  # now there is one to fall back to
+    r = cli(capsys, *resume)
+    assert r.code == 0, r.err
+    assert "checkpoint.pt is empty or cut off; trying checkpoint.prev.pt" in r.out
+    assert "resuming from" in r.out and r.err == ""
+    # 2 steps had no one-cycle schedule (a constant rate): extending it is refused, not a KeyError
+    one_line(cli(capsys, *resume, "--epochs", "2"), "cannot extend this run", "too few for a one-cycle schedule")

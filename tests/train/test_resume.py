@@ -112,7 +112,7 @@ def test_damaged_checkpoint_falls_back_to_the_previous_one(uninterrupted, tmp_pa
     assert state["epoch"] == good_prev["epoch"] and "damaged" in warnings[0]
     (run / PREVIOUS).write_bytes(b"garbage")
     with pytest.raises(
-        CheckpointError, match=r"cannot resume .*checkpoint.pt: .*checkpoint.prev.pt: .*train it again without --resume"
+        CheckpointError, match=r"cannot resume .*checkpoint.pt is .*checkpoint.prev.pt is .*into a new folder"
     ):
         load_checkpoint(run, warn=warnings.append)
     finished = run_cli("train", "--resume", str(uninterrupted), "--quiet")

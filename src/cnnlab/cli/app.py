@@ -14,6 +14,28 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
+MAX_MEMORY_HELP = (
+    "Refuse requests estimated to need more memory than SIZE (8G, 512M, 2.5GiB) "
+    "[$CNNLAB_MAX_MEMORY, else half the memory available when the command starts]."
+)
+
+
+def _set_max_memory(value: Optional[str]) -> Optional[str]:
+    """Set the limit while the flags are parsed, before the command's own checks run; an
+    absent flag leaves what `cnnlab --max-memory SIZE COMMAND` set."""
+    if value is not None:
+        from cnnlab import limits
+
+        limits.set_max_memory(value)
+    return value
+
+
+# `--max-memory` on every command that sizes an allocation from what the user typed, after the
+# command name as well as before it (issue 14): `cnnlab filter ... --max-memory 2G`
+MaxMemory = Annotated[
+    Optional[str], typer.Option("--max-memory", metavar="SIZE", callback=_set_max_memory, help=MAX_MEMORY_HELP)
+]
+
 
 def _print_version(value: bool) -> None:
     if value:
@@ -29,16 +51,6 @@ def _global_options(
         bool,
         typer.Option("--version", is_eager=True, callback=_print_version, help="Print cnnlab's version and exit."),
     ] = False,
-    max_memory: Annotated[
-        Optional[str],
-        typer.Option(
-            "--max-memory",
-            help="Refuse requests estimated to need more memory than SIZE (8G, 512M) "
-            "[$CNNLAB_MAX_MEMORY, else half the memory available when the command starts].",
-        ),
-    ] = None,
+    max_memory: MaxMemory = None,
 ) -> None:
     """cnnlab: see and use everything a convolutional network is made of."""
-    from cnnlab import limits
-
-    limits.set_max_memory(max_memory)

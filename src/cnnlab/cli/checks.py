@@ -112,9 +112,12 @@ def pretrained_weights(target: str, weights: str | None) -> Iterator[None]:
 RGB_DATASETS = ("cifar10", "cifar100", "imagefolder")
 
 
-def resize_size(model: str, dataset: str, side: int, batch: int | None) -> None:
-    """`train --resize N`: a training step on N×N images (weights that grow with the input,
-    the batch, the activations autograd keeps), estimated on the meta device."""
+def resize_size(
+    model: str, dataset: str, side: int, batch: int | None, batch_flag: str | None = "--batch-size"
+) -> None:
+    """`train --resize N` (and `eval --model M --resize N`, ``batch_flag`` None): a training step
+    on N×N images (weights that grow with the input, the batch, the activations autograd keeps),
+    estimated on the meta device; evaluation needs less, so this errs on the safe side."""
     from cnnlab.models import get_spec
     from cnnlab.train.config import TrainConfig
 
@@ -125,7 +128,10 @@ def resize_size(model: str, dataset: str, side: int, batch: int | None) -> None:
     need = limits.training_bytes(
         lambda: spec.build(num_classes=spec.num_classes, in_channels=c, input_size=(side, side)), (c, side, side), batch
     )
-    limits.check(need, f"--resize {side} with --batch-size {batch} ({model})", "lower --resize or --batch-size")
+    if batch_flag is None:
+        limits.check(need, f"--resize {side} ({batch} images at a time through {model})", "lower --resize")
+    else:
+        limits.check(need, f"--resize {side} with {batch_flag} {batch} ({model})", f"lower --resize or {batch_flag}")
 
 
 def run_flags_agree(run_dir, **given) -> None:
@@ -141,7 +147,8 @@ def run_flags_agree(run_dir, **given) -> None:
         stored = getattr(cfg, name)
         if value != stored and not (name != "dataset" and not value and not stored):
             flag = "--" + name.replace("_", "-")
+            trained = f"with {flag} {stored}" if stored else f"without {flag}"
             raise CnnlabError(
-                f"{flag} {value} disagrees with the run: {run_dir} was trained with {flag} {stored or 0} and is "
-                f"evaluated that way; drop {flag}, or evaluate a model by name with --model {cfg.model} {flag} {value}"
+                f"{flag} {value} disagrees with the run: {run_dir} was trained {trained} and is evaluated that way; "
+                f"drop {flag} (to evaluate {flag} {value}, train a run with it)"
             )

@@ -9,10 +9,12 @@ import typer
 
 from cnnlab import outputs
 from cnnlab.cli import checks
-from cnnlab.cli.app import app
-from cnnlab.cli.output import info, print_json
+from cnnlab.cli.app import MaxMemory, app
+from cnnlab.cli.output import info, loss, percent, print_json
 from cnnlab.errors import CnnlabError
 from cnnlab.train.evaluation import evaluate_model, evaluate_run
+
+EVAL_BATCH = 100  # images per forward pass for --model
 
 
 @app.command("eval")
@@ -44,6 +46,7 @@ def eval_(
     ] = None,
     confusion: Annotated[Optional[Path], typer.Option(help="Confusion-matrix PNG [RUN_DIR/confusion.png].")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON line of results.")] = False,
+    max_memory: MaxMemory = None,
 ) -> None:
     """Evaluate a trained run (or --model NAME --dataset D) on the test split."""
     if run_dir is not None and model is not None:
@@ -56,6 +59,8 @@ def eval_(
     elif model is not None:
         if dataset is None:
             raise CnnlabError("--model needs --dataset (e.g. --dataset imagefolder --data-dir IMAGENET)")
+        if resize:  # estimated before any data is loaded (issue 14)
+            checks.resize_size(model, dataset, resize, EVAL_BATCH, batch_flag=None)
         with checks.pretrained_weights(model, weights):
             result = evaluate_model(
                 model,
@@ -64,6 +69,7 @@ def eval_(
                 data_dir,
                 device,
                 resize or 0,
+                batch_size=EVAL_BATCH,
                 test_subset=test_subset or 0,
                 confusion_png=confusion,
             )
@@ -74,11 +80,12 @@ def eval_(
         return
     k = result["topk"]
     info(
-        f"{result['model']} on {result['dataset']}: top-1 accuracy {100 * result['test_accuracy']:.2f}% "
-        f"(error {100 * result['test_error']:.2f}%), top-{k} accuracy {100 * result[f'test_top{k}_accuracy']:.2f}% "
-        f"(error {100 * result[f'test_top{k}_error']:.2f}%), test loss {result['test_loss']:.4f}, {result['correct']}/{result['total']}"
+        f"{result['model']} on {result['dataset']}: top-1 accuracy {percent(result['test_accuracy'])} "
+        f"(error {percent(result['test_error'])}), top-{k} accuracy {percent(result[f'test_top{k}_accuracy'])} "
+        f"(error {percent(result[f'test_top{k}_error'])}), test loss {loss(result['test_loss'])}, "
+        f"{result['correct']}/{result['total']}"
     )
     worst = sorted(result["per_class_accuracy"].items(), key=lambda kv: kv[1])[:5]
-    info("lowest per-class accuracy: " + ", ".join(f"{k} {100 * v:.1f}%" for k, v in worst))
+    info("lowest per-class accuracy: " + ", ".join(f"{k} {percent(v)}" for k, v in worst))
     if result.get("confusion_png"):
         info(f"confusion matrix: {result['confusion_png']}")

@@ -10,7 +10,7 @@ import typer
 
 from cnnlab import atomic, limits, outputs
 from cnnlab.cli import checks
-from cnnlab.cli.app import app
+from cnnlab.cli.app import MaxMemory, app
 from cnnlab.cli.output import info
 
 RESULTS = ("results.json", "invariance.png")  # what the experiment writes into --out
@@ -31,6 +31,7 @@ def invariance(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     data_dir: Annotated[Optional[str], typer.Option(help="Dataset folder [$CNNLAB_DATA or ~/.cache/cnnlab].")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace the results already in --out.")] = False,
+    max_memory: MaxMemory = None,
 ) -> None:
     """Fully connected vs locally connected vs conv nets, on registered and translated digits."""
     from cnnlab.errors import CnnlabError

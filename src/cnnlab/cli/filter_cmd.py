@@ -15,7 +15,7 @@ import typer
 from typer.core import TyperCommand
 
 from cnnlab import limits, outputs
-from cnnlab.cli.app import app
+from cnnlab.cli.app import MaxMemory, app
 from cnnlab.cli.output import info
 from cnnlab.errors import CnnlabError
 
@@ -129,6 +129,7 @@ def filter_(
     grid: Annotated[bool, typer.Option(help="One PNG: the original beside each kernel's result, labelled.")] = False,
     boundary: Annotated[str, typer.Option(help="Outside the image: reflect, replicate, circular or zero.")] = "reflect",
     list_: Annotated[bool, typer.Option("--list", help="List the kernels with their descriptions.")] = False,
+    max_memory: MaxMemory = None,
 ) -> None:
     """Filter an image. Several kernels without --grid are applied one after another, in the
     order given. 16/32-bit and float images are read by their full range; transparency is

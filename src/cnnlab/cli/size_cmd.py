@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from cnnlab import atomic, limits, outputs
-from cnnlab.cli.app import app
+from cnnlab.cli.app import MaxMemory, app
 from cnnlab.cli.output import info
 from cnnlab.errors import CnnlabError
 from cnnlab.runs import resolve
@@ -67,6 +67,7 @@ def size(
     plot: Annotated[
         Optional[Path], typer.Option(help="Also write a PNG of units, connections and weights per layer [none].")
     ] = None,
+    max_memory: MaxMemory = None,
 ) -> None:
     """Per-layer size of a model: the lecture's units, weights and connections, plus MACs and memory.
 

@@ -7,13 +7,14 @@ from typing import Annotated, Optional
 
 import typer
 
-from cnnlab.cli.app import app
-from cnnlab.cli.output import info, print_json
+from cnnlab.cli import checks
+from cnnlab.cli.app import MaxMemory, app
+from cnnlab.cli.output import info, percent, print_json
 from cnnlab.errors import CnnlabError
 from cnnlab.train.distributed import is_main_process
 
 # flags that may go with --resume (the run's own config gives everything else)
-RESUME_FLAGS = {"resume", "epochs", "device", "data_dir", "json_out", "quiet"}
+RESUME_FLAGS = {"resume", "epochs", "device", "data_dir", "json_out", "quiet", "max_memory"}
 
 
 def _given(ctx: typer.Context, name: str | None) -> bool:
@@ -82,7 +83,10 @@ def train(
         ),
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="End stdout with one JSON line of results.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bars (there are none unless stderr is a terminal).")
+    ] = False,
+    max_memory: MaxMemory = None,
 ) -> None:
     """Train a model; print one line per epoch and the final test accuracy.
 
@@ -91,9 +95,7 @@ def train(
     Many processes: torchrun --nproc-per-node 2 -m cnnlab train ...
     """
     if resize:  # estimated before any data is loaded (issue 14)
-        from cnnlab.cli.checks import resize_size
-
-        resize_size(model, dataset, resize, batch_size)
+        checks.resize_size(model, dataset, resize, batch_size)
     from cnnlab.train.run import config_for, run_training
 
     if resume is not None:
@@ -133,7 +135,14 @@ def train(
     else:
         cfg = config_for(device=device, data_dir=data_dir)
     try:
-        summary = run_training(cfg, out=out, quiet=quiet, echo=info, resume=resume, epochs=epochs if resume else None)
+        summary = run_training(
+            cfg,
+            out=out,
+            quiet=quiet or checks.no_terminal(),  # progress bars on a terminal only, never in a log
+            echo=info,
+            resume=resume,
+            epochs=epochs if resume else None,
+        )
     except CnnlabError as e:
         if json_out and getattr(e, "summary", None) and is_main_process():
             print_json(e.summary)  # type: ignore[attr-defined]  # "status": "diverged" / "interrupted"
@@ -144,7 +153,7 @@ def train(
         info(f"{summary.get('run_dir')}: no epoch finished")
         return
     info(
-        f"test accuracy {100 * summary['test_accuracy']:.2f}% after {summary['epochs']} epoch{'s' * (summary['epochs'] != 1)}, "
+        f"test accuracy {percent(summary['test_accuracy'])} after {summary['epochs']} epoch{'s' * (summary['epochs'] != 1)}, "
         f"{summary['train_seconds']:.1f} s of training; run folder {summary['run_dir']}"
     )
     if json_out:

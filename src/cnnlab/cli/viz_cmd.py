@@ -9,7 +9,7 @@ import typer
 
 from cnnlab import outputs
 from cnnlab.cli import checks
-from cnnlab.cli.app import app
+from cnnlab.cli.app import MaxMemory, app
 from cnnlab.cli.output import info, print_json
 from cnnlab.errors import CnnlabError
 
@@ -89,6 +89,7 @@ def examples(
     ] = None,
     split: Annotated[str, typer.Option(help="train or test.")] = "test",
     quiet: Quiet = False,
+    max_memory: MaxMemory = None,
 ) -> None:
     """The dataset images that activate a unit most, with the receptive-field patch of the maximum."""
     from cnnlab.viz.examples import top_examples
@@ -147,6 +148,7 @@ def features(
     weights: Weights = None,
     scale: Annotated[int, typer.Option(help="Resolution of the PNG, times the default (100 dots per inch).")] = 1,
     quiet: Quiet = False,
+    max_memory: MaxMemory = None,
 ) -> None:
     """Feature visualization: an image optimized from noise to excite a unit, with snapshots."""
     import torch
@@ -258,6 +260,7 @@ def report(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
     steps: Annotated[int, typer.Option(help="Gradient-ascent steps per unit and class.")] = 2048,
     quiet: Quiet = False,
+    max_memory: MaxMemory = None,
 ) -> None:
     """Filters, top-9 examples per channel, class visualizations and saliency, with an index.html."""
     from cnnlab.viz.report import write_report

@@ -28,12 +28,12 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cnnlab.errors import CnnlabError
+from cnnlab.serve.body_limit import DrainUnreadBody
 from cnnlab.serve.digit import MAX_PIXELS, BadImage, decode_png, encode_png, to_native
 from cnnlab.serve.inspector import Inspector
 
 STATIC = Path(__file__).parent / "static"
 MAX_BODY = 2 * 1024 * 1024  # bytes
-DRAIN_LIMIT = 64 * 1024 * 1024  # an over-limit body is read and discarded up to this many bytes
 
 
 def as_json(result: dict) -> Response:
@@ -46,42 +46,28 @@ def error(status: int, message: str) -> JSONResponse:
 
 
 async def read_png(request: Request, max_body: int) -> bytes:
-    """The request body, refused early when it is not a PNG or too large.
-
-    A refused body is still read and thrown away (up to ``DRAIN_LIMIT``) before the answer:
-    clients that send the whole body before they read (Python's urllib) would otherwise see
-    the connection reset instead of the 413 (issue 14)."""
+    """The request body, refused early when it is not a PNG or too large (what is left of a
+    refused body is read and thrown away by :class:`DrainUnreadBody`, so that every client
+    receives the answer)."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype != "image/png":
         shown = ctype or "none"
-        await _drain(request, 0)
         raise BadImage(415, f"Content-Type is {shown}; send the raw PNG bytes with Content-Type: image/png")
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_body:
-        await _drain(request, 0)
         raise BadImage(413, f"body of {int(declared):,} bytes is over the {max_body:,}-byte limit")
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > max_body:
-            await _drain(request, size)
             raise BadImage(413, f"body is over the {max_body:,}-byte limit")
         chunks.append(chunk)
     return b"".join(chunks)
 
 
-async def _drain(request: Request, seen: int) -> None:
-    """Read and discard the rest of the body, up to DRAIN_LIMIT bytes in all."""
-    if seen > DRAIN_LIMIT:
-        return
-    async for chunk in request.stream():
-        seen += len(chunk)
-        if seen > DRAIN_LIMIT:
-            return
-
-
 def create_app(inspector: Inspector, max_body: int = MAX_BODY, max_pixels: int = MAX_PIXELS) -> FastAPI:
     app = FastAPI(title="cnnlab", docs_url=None, redoc_url=None)  # the docs UIs load from a CDN
+    app.add_middleware(DrainUnreadBody)  # a 413 (or any early answer) reaches every client
 
     @app.exception_handler(BadImage)
     async def bad_image(request: Request, exc: BadImage):

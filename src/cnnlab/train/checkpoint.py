@@ -64,13 +64,29 @@ def load_checkpoint(
             if not isinstance(state, dict) or state.get("format") != FORMAT or "model" not in state:
                 raise ValueError("not a cnnlab checkpoint")
         except (RuntimeError, EOFError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile, OSError) as e:
-            reason = " ".join(str(e).split())[:160] or (type(e).__name__ + ", an empty or cut-off file")
-            problems.append(f"{name}: {reason}")
-            fallback = "trying the previous checkpoint" if i + 1 < len(names) else "no other checkpoint to try"
-            warn(f"warning: {path} is damaged ({reason}); {fallback}")
+            problems.append(f"{name} is {damage(e)}")
+            if i + 1 < len(names):  # the last one's problem is in the error itself
+                warn(f"warning: {path} is {damage(e)}; trying {names[i + 1]}")
             continue
         if problems:
             warn(f"resuming from {path} (epoch {state['epoch']}, step {state['step']})")
         return state
     detail = "; ".join(problems) if problems else f"no {CHECKPOINT} in the folder"
-    raise CheckpointError(f"cannot resume {run_path}: {detail}; train it again without --resume")
+    raise CheckpointError(
+        f"cannot resume {run_path}: {detail}; train the run again into a new folder (cnnlab train ... --out NEW_DIR)"
+    )
+
+
+def damage(e: BaseException) -> str:
+    """What is wrong with a checkpoint file, in a few whole words (not half of torch's message)."""
+    text = " ".join(str(e).split())
+    if isinstance(e, EOFError) or not text:
+        return "empty or cut off"
+    if isinstance(e, zipfile.BadZipFile) or "zip archive" in text or "PytorchStreamReader" in text:
+        return "cut off or damaged (not a complete PyTorch checkpoint)"
+    if isinstance(e, pickle.UnpicklingError):
+        return "not a PyTorch checkpoint, or not one that loads safely (weights only)"
+    if isinstance(e, OSError):
+        return f"unreadable ({e.strerror or text})"
+    first = text.split(". ")[0]
+    return f"damaged ({first if len(first) <= 160 else first[:157].rsplit(' ', 1)[0] + ' ...'})"

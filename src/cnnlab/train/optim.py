@@ -7,6 +7,7 @@ import math
 import torch
 from torch import nn
 
+from cnnlab.errors import CnnlabError
 from cnnlab.train.config import TrainConfig
 
 
@@ -77,5 +78,10 @@ def load_schedule_state(scheduler, state: dict) -> None:
     """Continue a stored schedule at its step; its total (and so its shape) stays this
     scheduler's, so ``--resume --epochs N`` stretches the schedule over N epochs."""
     fresh = scheduler.state_dict()
+    if ("lr_lambdas" in state) != ("lr_lambdas" in fresh):  # under 4 steps the run had no one-cycle schedule
+        raise CnnlabError(
+            f"cannot extend this run: its {state.get('last_epoch', 0)} steps were too few for a one-cycle schedule "
+            "(it trained at a constant rate); train it again with the --epochs you want"
+        )
     keep = ("total_steps", "_schedule_phases") if isinstance(scheduler, torch.optim.lr_scheduler.OneCycleLR) else ()
     scheduler.load_state_dict({**state, **{k: fresh[k] for k in keep if k in fresh}})

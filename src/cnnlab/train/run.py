@@ -336,7 +336,7 @@ def _run(cfg, out, quiet: bool, echo, resume, epochs: int | None, dist: Dist) ->
                     if writer is not None:
                         tensorboard.log_epoch(writer, raw, row, epoch)
                 echo(
-                    f"epoch {epoch}/{cfg.epochs}  train loss {row['train_loss']:.4f}  test loss {result['loss']:.4f}  "
+                    f"epoch {epoch}/{cfg.epochs}  train loss {row['train_loss']:.4g}  test loss {result['loss']:.4g}  "
                     f"test acc {100 * result['accuracy']:.2f}%  ({st.seconds:.1f} s, {row['images_per_second']:,.0f} img/s)"
                 )
                 epoch_state = None
