@@ -13,8 +13,8 @@
 import numpy as np
 import torch
 import torch.nn.functional as F
-from matplotlib.figure import Figure
 
+import cnnlab
 from cnnlab.conv import METHODS, conv_matrix, convolve, convolve_batch
 
 # %% [markdown]
@@ -83,14 +83,14 @@ print(
 # position, summed. (The kernel's 0 adds nothing.)
 
 # %%
-terms_2d = []
+terms_2d, labels = [], []
 for (s, t), weight in np.ndenumerate(B):
     shifted = np.zeros((4, 4), dtype=int)
     shifted[s : s + 3, t : t + 3] = weight * A
     terms_2d.append(shifted)
-    print(f"{weight:+d} × A shifted by ({s}, {t}):\n{shifted}\n")
-print("sum:\n", sum(terms_2d))
-print("convolve(A, B):\n", convolve(A, B))
+    labels.append(f"{weight:+d} × A at ({s}, {t})")
+print("sum of the terms == convolve(A, B):", np.array_equal(sum(terms_2d), convolve(A, B)))
+cnnlab.show([*terms_2d, convolve(A, B)], labels=[*labels, "= A * B"], cols=5)
 
 # %% [markdown]
 # In 2-D the convolution matrix is *doubly block Toeplitz*: 16 outputs × 9 inputs here,
@@ -112,23 +112,12 @@ print("M2 @ A.ravel() == convolve(A, B).ravel():", np.array_equal(M2 @ A.ravel()
 # %%
 import skimage.data
 
-from cnnlab.conv.image import filter_image
+from cnnlab.conv.image import grid_figure
 from cnnlab.conv.kernels import KERNELS
 
 photo = skimage.data.camera()[40:296, 150:406].astype(np.float64)  # (256, 256) in 0-255: the face and the camera
 lecture = [k for k in KERNELS.values() if k.lecture]
-panels = [("original", photo.astype(np.uint8), "")] + [(k.name, filter_image(photo, [k]), k.weights) for k in lecture]
-fig = Figure(figsize=(13, 3.3))
-for ax, (name, img, weights) in zip(fig.subplots(1, 5), panels):
-    ax.imshow(img, cmap="gray", vmin=0, vmax=255)
-    ax.set_title(name, fontsize=10)
-    ax.set_xlabel("" if name == "original" else "\n".join(str(row) for row in weights.astype(int).tolist()), fontsize=8)
-    ax.set_xticks([])
-    ax.set_yticks([])
-fig.tight_layout()
-for k in lecture:
-    print(f"{k.name:10} {k.description}")
-fig
+grid_figure(photo, lecture)  # what `cnnlab filter photo.png -k blur -k sharpen -k laplacian -k sobel-x --grid` writes
 
 # %% [markdown]
 # ## Lecture aside: *"More efficient than the FFT for modern conv nets on GPUs!"*

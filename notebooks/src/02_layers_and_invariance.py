@@ -14,9 +14,9 @@
 # %matplotlib inline
 import numpy as np
 import torch
-from matplotlib.figure import Figure
 from torch import nn
 
+import cnnlab
 from cnnlab.conv import conv_output_size, correlate
 from cnnlab.conv.kernels import KERNELS
 from cnnlab.data import load_dataset
@@ -46,14 +46,7 @@ for stride in (1, 2, 3):
     print(
         f"28×28 input, 5×5 filters, stride {stride}, no padding -> {conv_output_size(28, 5, stride)}×{conv_output_size(28, 5, stride)}"
     )
-fig = Figure(figsize=(10, 2.4))
-for ax, img, title in zip(fig.subplots(1, 5), [digit, *maps], ["input", *(k.name for k in lecture)]):
-    peak = float(img.abs().max())
-    ax.imshow(img, cmap="gray" if title == "input" else "RdBu_r", vmin=0 if title == "input" else -peak, vmax=peak)
-    ax.set_title(title, fontsize=9)
-    ax.axis("off")
-fig.tight_layout()
-fig
+cnnlab.show([digit.numpy(), *maps.numpy()], labels=["input", *(k.name for k in lecture)])  # signed maps: blue < 0 < red
 
 # %% [markdown]
 # ## Lecture: *Pooling Options* and *Pooling*
@@ -130,17 +123,8 @@ from cnnlab.experiments.invariance import InvarianceConfig, make_setting
 
 g = torch.Generator().manual_seed(0)
 few = test.subset(slice(0, 8))
-fig = Figure(figsize=(8, 2.2))
-axes = fig.subplots(2, 8)
-for row, setting in enumerate(("registered", "translated")):
-    canvases = make_setting(few, 40, setting, g).images[:, 0]
-    for ax, img in zip(axes[row], canvases):
-        ax.imshow(img, cmap="gray")
-        ax.set_xticks([])
-        ax.set_yticks([])
-    axes[row, 0].set_ylabel(setting, fontsize=8)
-fig.tight_layout()
-fig
+canvases = [make_setting(few, 40, setting, g).images[:, 0] for setting in ("registered", "translated")]
+cnnlab.show(torch.cat(canvases), labels=[f"{s} {i}" for s in ("registered", "translated") for i in range(8)], cols=8)
 
 # %% [markdown]
 # A smaller, faster configuration than the README's: 1,000 training and 2,000 test images,
@@ -172,3 +156,4 @@ for here, there in zip(result["rows"], full["rows"]):
 print()
 for line in result["findings"]:
     print("-", line)
+invariance.figure(result)

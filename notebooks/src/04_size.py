@@ -10,14 +10,10 @@
 
 # %%
 # %matplotlib inline
-import tempfile
-from pathlib import Path
-
-from IPython.display import HTML, Image
+from IPython.display import HTML
 
 from cnnlab.models import create
 from cnnlab.size import analyze
-from cnnlab.size.plot import plot_report
 
 # %% [markdown]
 # ## Lecture: *Size of a Conv Net*, "Sizes of layers in LeNet"
@@ -47,7 +43,7 @@ for row in lenet.layers:
 # The whole report, with MACs, memory and the lecture's rules of thumb computed for the model:
 
 # %%
-print(lenet.to_table())
+lenet  # an HTML table in a notebook; print(lenet) gives the text table `cnnlab size lenet5 --no-bias` prints
 
 # %% [markdown]
 # ## Lecture: "Conclusions?": units vs weights vs connections
@@ -56,9 +52,7 @@ print(lenet.to_table())
 # in the fully connected layers."* Per layer, on a log scale (conv layers shaded):
 
 # %%
-plots = Path(tempfile.mkdtemp(prefix="cnnlab-size-"))
-plot_report(lenet, plots / "lenet5.png")
-Image(filename=str(plots / "lenet5.png"))
+lenet.plot()
 
 # %% [markdown]
 # ## Lecture: *"You'll repeat this exercise for AlexNet for homework."*
@@ -72,11 +66,7 @@ Image(filename=str(plots / "lenet5.png"))
 
 # %%  hidden
 alexnet = analyze(create("alexnet"), (3, 224, 224), name="alexnet")
-HTML(
-    "<details><summary><b>Answer</b> (click to open)</summary>\n\n<pre>"
-    + alexnet.to_table().replace("&", "&amp;").replace("<", "&lt;")
-    + "</pre></details>"
-)
+HTML("<details><summary><b>Answer</b> (click to open)</summary>" + alexnet.to_html() + "</details>")
 
 # %% [markdown]
 # (Answer continued.) The slide's rules of thumb hold for AlexNet too; its total matches the
@@ -89,8 +79,7 @@ print(
     f"{100 * r['conv_share_of_connections']:.0f}% of the connections; the fully connected layers "
     f"{100 * r['fc_share_of_weights']:.0f}% of the weights"
 )
-plot_report(alexnet, plots / "alexnet.png")
-Image(filename=str(plots / "alexnet.png"))
+alexnet.plot()
 
 # %% [markdown]
 # ## Lecture: *Inception*: *"Inception has 'only' 2 million parameters, compared with 60 million for AlexNet"*

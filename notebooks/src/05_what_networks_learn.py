@@ -16,17 +16,12 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-from IPython.display import Image, display
-from PIL import Image as PILImage
+from IPython.display import display
 
 from cnnlab.runs import resolve
 from cnnlab.train.run import config_for, run_training
-from cnnlab.viz import RenderConfig, objectives, render, top_examples
+from cnnlab.viz import RenderConfig, filter_grid, objectives, render, saliency_panel, top_examples
 from cnnlab.viz.examples import top_examples_many
-from cnnlab.viz.figures import examples_figure, pair_figure, snapshots_figure
-from cnnlab.viz.filters import save_filter_grid
-from cnnlab.viz.saliency import saliency_figure
 
 # %%  tags=["nondeterministic"]
 folder = Path(tempfile.mkdtemp(prefix="cnnlab-viz-"))
@@ -42,8 +37,7 @@ model, test = subject.model, subject.run.test_data
 # C1's six 5×5 filters on one diverging colour map (blue negative, white zero, red positive).
 
 # %%
-save_filter_grid(model, folder / "filters.png", subject.input_shape, title="LeNet-5")
-Image(filename=str(folder / "filters.png"))
+filter_grid(model, subject.input_shape, title="LeNet-5")  # what `cnnlab viz filters RUN` writes
 
 # %% [markdown]
 # ## Lecture: *"pick the images and locations in the training set which activate a unit most strongly"*
@@ -53,9 +47,8 @@ Image(filename=str(folder / "filters.png"))
 
 # %%
 top = top_examples(model, test, "C3", 5, k=9)
-shown = {i: test.pixels(i) * 255 for i in top.indices}  # as the model saw them
 print("test images", top.indices)
-examples_figure(shown, top, "C3 channel 5: top 9 test images")
+top.figure("C3 channel 5: top 9 test images")  # `cnnlab viz examples RUN --layer C3 --channel 5`
 
 # %% [markdown]
 # ## Lecture: *Optimizing the Image*, "Step 0, Step 4, Step 48, Step 2048"
@@ -69,7 +62,7 @@ result = render(
     model, objectives.class_logit(3), subject.input_shape, subject.mean, subject.std, RenderConfig(steps=2048)
 )
 print(f"class 3 logit: {result.start_value:.2f} at step 0 -> {result.end_value:.2f} at step 2048")
-snapshots_figure(result, "LeNet-5: gradient ascent on class 3's logit")
+result  # a render result shows its snapshots, a column per step
 
 # %% [markdown]
 # ## Lecture: *"Can use input gradients to diagnose what the unit is responding to"*: saliency
@@ -78,9 +71,8 @@ snapshots_figure(result, "LeNet-5: gradient ascent on class 3's logit")
 # SmoothGrad (the gradient averaged over 25 noisy copies).
 
 # %%
-picture, predicted, _ = saliency_figure(model, test, 0)
-print(f"test image 0: label {int(test.labels[0])}, predicted {predicted}")
-PILImage.fromarray((255 * np.clip(picture, 0, 1)).astype(np.uint8))
+print(f"test image 0: label {int(test.labels[0])}")
+saliency_panel(model, test, 0)
 
 # %% [markdown]
 # ## Lecture: *"Baseball—or stripes?"*: dataset examples against optimization
@@ -103,4 +95,4 @@ batch = render(
 )
 for b, (channel, top) in enumerate(zip(channels, tops)):
     mine = replace(batch, snapshots={s: v[b : b + 1] for s, v in batch.snapshots.items()}, history=[])
-    display(pair_figure({i: test.pixels(i) * 255 for i in top.indices}, top, mine, f"C3 channel {channel}"))
+    display(top.beside(mine, f"C3 channel {channel}"))

@@ -16,12 +16,11 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from IPython.display import Image
 from PIL import Image as PILImage
 from PIL import ImageDraw
 
 from cnnlab.runs import Run
-from cnnlab.train.evaluation import evaluate_run
+from cnnlab.train.evaluation import confusion_figure, evaluate_run
 from cnnlab.train.run import config_for, run_training
 
 # %% [markdown]
@@ -98,7 +97,9 @@ summary = run_training(cfg, out=out, quiet=True, echo=echo)
 
 # %%  tags=["nondeterministic"]
 summary = run_training(None, resume=out, epochs=6, quiet=True, echo=echo)
-print([row["epoch"] for row in Run.open(out).metrics], "epochs in metrics.jsonl, none lost or repeated")
+run = Run.open(out)
+print([row["epoch"] for row in run.metrics], "epochs in metrics.jsonl, none lost or repeated")
+run
 
 # %% [markdown]
 # ## Lecture: *AlexNet*, "16.4% top-5 error (i.e. the network gets 5 tries to guess the right category)"
@@ -114,7 +115,7 @@ print(
     f"(top-5 error {100 * result['test_top5_error']:.1f}%)"
 )
 print("per class:", {k: f"{100 * v:.0f}%" for k, v in result["per_class_accuracy"].items()})
-Image(filename=result["confusion_png"])
+confusion_figure(result["confusion"], tuple(result["per_class_accuracy"]), "lenet5 on the generated tree")
 
 # %% [markdown]
 # ## Many GPUs: the exact `torchrun` commands
