@@ -107,17 +107,22 @@ print("M2 @ A.ravel() == convolve(A, B).ravel():", np.array_equal(M2 @ A.ravel()
 #
 # The slides' four kernels, as printed, on scikit-image's `camera` photo. For display, a
 # kernel whose weights sum to a positive number is divided by that sum (the blur sums to 8,
-# the sharpen to 4); zero-sum kernels (edges) show 0 as mid-grey.
+# the sharpen to 4); zero-sum kernels (edges) show 0 as mid-grey. (`cnnlab filter photo.png
+# -k blur -k sharpen -k laplacian -k sobel-x --grid -o out.png` writes the same as a labelled
+# figure; `cnnlab.conv.image.grid_figure` is that figure in a notebook.)
 
 # %%
 import skimage.data
 
-from cnnlab.conv.image import grid_figure
+from cnnlab.conv.image import filter_image
 from cnnlab.conv.kernels import KERNELS
 
 photo = skimage.data.camera()[40:296, 150:406].astype(np.float64)  # (256, 256) in 0-255: the face and the camera
 lecture = [k for k in KERNELS.values() if k.lecture]
-grid_figure(photo, lecture)  # what `cnnlab filter photo.png -k blur -k sharpen -k laplacian -k sobel-x --grid` writes
+for k in lecture:
+    print(f"{k.name:10} {k.weights.astype(int).tolist()}  {k.description}")
+filtered = [filter_image(photo, [k]) for k in lecture]  # uint8, by each kernel's display rule
+cnnlab.show([photo.astype(np.uint8), *filtered], labels=["camera", *(k.name for k in lecture)], scale=1)
 
 # %% [markdown]
 # ## Lecture aside: *"More efficient than the FFT for modern conv nets on GPUs!"*

@@ -45,7 +45,7 @@ filter_grid(model, subject.input_shape, title="LeNet-5")  # what `cnnlab viz fil
 # The 9 test images that excite C3 channel 5 most, each with the receptive field of the
 # strongest unit outlined, and the patch under it.
 
-# %%
+# %%  tags=["nondeterministic"]
 top = top_examples(model, test, "C3", 5, k=9)
 print("test images", top.indices)
 top.figure("C3 channel 5: top 9 test images")  # `cnnlab viz examples RUN --layer C3 --channel 5`
@@ -57,7 +57,7 @@ top.figure("C3 channel 5: top 9 test images")  # `cnnlab viz examples RUN --laye
 # (Fourier parameterization, transformation robustness, blur and decay toward the data mean:
 # `RenderConfig`'s defaults), with the slide's snapshots.
 
-# %%
+# %%  tags=["nondeterministic"]
 result = render(
     model, objectives.class_logit(3), subject.input_shape, subject.mean, subject.std, RenderConfig(steps=2048)
 )

@@ -121,21 +121,25 @@ confusion_figure(result["confusion"], tuple(result["per_class_accuracy"]), "lene
 # ## Many GPUs: the exact `torchrun` commands
 #
 # With `torchrun`, `cnnlab train` runs DistributedDataParallel over NCCL (GPUs) or gloo
-# (CPUs); `--batch-size` stays the global batch. Not run here (this is a CPU); these are the
-# commands for this notebook's run on 4 GPUs of one machine, and for ImageNet on two
-# machines of 8 GPUs each.
+# (CPUs); `--batch-size` stays the global batch. Not run here (this is a CPU): the command
+# for this notebook's run on 4 GPUs of one machine (its flags are the ones that differ from
+# the model's recipe), and ResNet-50 on ImageNet on two machines of 8 GPUs each.
 
 # %%
-flags = {"model": cfg.model, "dataset": cfg.dataset, "data-dir": "/data/imagenet", "batch-size": 1024, "amp": "bf16"}
-one_machine = "torchrun --standalone --nproc-per-node 4 -m cnnlab train " + " ".join(
-    f"--{k} {v}" for k, v in {**flags, "data-dir": root, "resize": 32, "batch-size": cfg.batch_size}.items()
+ran = Run.open(out).config  # the run's config as it ran (6 epochs after the resume)
+recipe = config_for(ran.model)  # what `cnnlab train --model lenet5` starts from
+changed = {k: v for k, v in ran.to_dict().items() if v != getattr(recipe, k) and k not in ("device", "data_dir")}
+flags = " ".join(
+    f"--{'' if v else 'no-'}{k.replace('_', '-')}" if isinstance(v, bool) else f"--{k.replace('_', '-')} {v}"
+    for k, v in changed.items()
 )
+one_machine = f"torchrun --standalone --nproc-per-node 4 -m cnnlab train --model {ran.model} --data-dir ROOT {flags}"
 two_machines = (
     "torchrun --nnodes 2 --nproc-per-node 8 --rdzv-backend c10d --rdzv-endpoint HOST0:29500 --rdzv-id myrun "
-    "-m cnnlab train " + " ".join(f"--{k} {v}" for k, v in {**flags, "model": "resnet50"}.items())
+    "-m cnnlab train --model resnet50 --dataset imagefolder --data-dir /data/imagenet --batch-size 1024 --amp bf16"
 )
 print("# one machine, 4 GPUs (or 4 CPU processes: add --device cpu)")
-print(one_machine.replace(str(root), "ROOT"))
+print(one_machine)
 print("# two machines with 8 GPUs each: run on both, HOST0 being the first machine's address")
 print(two_machines)
 print("# continue either after a stop: torchrun ... -m cnnlab train --resume RUN_DIR")
