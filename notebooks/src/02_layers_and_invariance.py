@@ -130,13 +130,13 @@ canvases = [make_setting(few, 40, setting, g).images[:, 0] for setting in ("regi
 cnnlab.show(torch.cat(canvases), labels=[f"{s} {i}" for s in ("registered", "translated") for i in range(8)], cols=8)
 
 # %% [markdown]
-# A smaller, faster configuration than the README's: 1,000 training and 2,000 test images,
-# 2 epochs. Accuracies are lower than the full run's, and the timings vary.
+# A smaller, faster configuration than the README's: 1,000 training and 1,000 test images,
+# 2 epochs at batch 32. Accuracies are lower than the full run's, and the timings vary.
 
 # %%  tags=["nondeterministic"]
 from cnnlab.experiments import invariance
 
-small = InvarianceConfig(train_size=1000, test_size=2000, epochs=2)
+small = InvarianceConfig(train_size=1000, test_size=1000, epochs=2, batch_size=32)
 result = invariance.run(small)
 
 # %% [markdown]

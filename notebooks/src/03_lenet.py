@@ -71,7 +71,7 @@ for name in ("lenet5", "lenet5-1998"):
 # Training `lenet5-1998` to its accuracy takes 20 epochs (about 2 minutes here), too long for
 # this notebook; `benchmarks/mnist_models.py` measured it on this CPU:
 
-# %%
+# %%  tags=["nondeterministic"]
 measured = json.loads(Path("../benchmarks/results/mnist_models.json").read_text())["rows"]
 old = next(r for r in measured if r["model"] == "lenet5-1998")
 print(
