@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import sys
 import tempfile
 import time
@@ -161,12 +162,19 @@ def write(nb: nbformat.NotebookNode, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def build(name: str) -> float:
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # the finished kernels
+    return usage.ru_utime + usage.ru_stime
+
+
+def build(name: str) -> tuple[float, float]:
+    """Execute and store one notebook; (wall seconds, CPU seconds of its kernel)."""
     nb = new_notebook(name)
+    cpu = _children_cpu()
     seconds = execute(nb)
     set_runtime(nb, seconds)
     write(nb, HERE / f"{name}.ipynb")
-    return seconds
+    return seconds, _children_cpu() - cpu
 
 
 def main() -> None:
@@ -176,12 +184,12 @@ def main() -> None:
     unknown = sorted(set(args.names) - set(names()))
     if unknown:
         ap.error(f"unknown notebook {', '.join(unknown)}; choose from {', '.join(names())}")
-    total = 0.0
+    total = total_cpu = 0.0
     for name in args.names or names():
-        seconds = build(name)
-        total += seconds
-        print(f"{name:28} {seconds:6.1f} s", flush=True)
-    print(f"{'total':28} {total:6.1f} s")
+        seconds, cpu = build(name)
+        total, total_cpu = total + seconds, total_cpu + cpu
+        print(f"{name:28} {seconds:6.1f} s  ({cpu:6.1f} CPU s)", flush=True)
+    print(f"{'total':28} {total:6.1f} s  ({total_cpu:6.1f} CPU s)")
 
 
 if __name__ == "__main__":
