@@ -113,6 +113,16 @@ def test_torch_tensors_and_lists_are_shown_and_labels_must_match():
         cnnlab.show(np.zeros((2, 2, 2, 2, 2)))
 
 
+def test_a_large_image_is_reduced_and_a_huge_request_refused():
+    from cnnlab.errors import ResourceError
+
+    photo = np.tile(np.linspace(0, 1, 3000), (1000, 1))  # a smooth ramp: cheap to encode
+    img = decode(cnnlab.show(photo).png())
+    assert img.width <= display.MAX_WIDTH + 2 * display.GAP and img.width == 3000 // 3 + 2 * display.GAP
+    with pytest.raises(ResourceError, match="use a smaller scale"):
+        cnnlab.show(np.eye(28), scale=1000)  # a 28,000 px square: refused before any pixel is made
+
+
 def test_small_arrays_get_their_values_written_in_cells():
     from cnnlab.conv import convolve
 
@@ -183,8 +193,10 @@ def test_importing_cnnlab_loads_neither_ipython_nor_matplotlib(monkeypatch):
         assert recorder.seen == [], recorder.seen  # a notebook's own backend is left alone
     finally:
         sys.meta_path.remove(recorder)
-        for k in [k for k in sys.modules if k.split(".")[0] in ("cnnlab", "IPython", "matplotlib")]:
+        for k in [k for k in sys.modules if k.split(".")[0] in ("cnnlab", "IPython")]:
             del sys.modules[k]  # the fresh copies go; monkeypatch restores the originals
+        # (matplotlib's modules are the originals again since phase 2; any it loaded since
+        # belong to them and stay)
 
 
 # -- the size report -------------------------------------------------------------------------

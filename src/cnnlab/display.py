@@ -14,8 +14,9 @@ over an existing file unless ``overwrite=True``). :func:`show` turns arrays into
 How values become colours (the same rules as the pictures cnnlab writes):
 
 * ``uint8`` and ``bool``: as stored (0 black, 255 or True white);
-* values in [0, 1]: grey levels (or RGB for a colour image);
-* other values ≥ 0: scaled by the largest, so 0 stays black;
+* values in [0, 1]: grey levels (or RGB for a colour image), for images larger than
+  ``MAX_ANNOTATED`` pixels a side;
+* other values ≥ 0 (and small arrays such as a kernel): scaled by the largest, so 0 stays black;
 * signed values: the diverging map ``DIVERGING`` (blue < 0, white = 0, red > 0), symmetric
   at ± the largest |value| (for a large map ± its 99.5th percentile, so a few extreme values
   do not wash out the rest), with a labelled colour bar under the picture.
@@ -30,6 +31,7 @@ Only numpy and Pillow are used (no matplotlib, no IPython): ``import cnnlab`` st
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import os
@@ -41,7 +43,7 @@ import numpy as np
 from PIL import Image as PILImage
 from PIL import ImageDraw, ImageFont
 
-from cnnlab import atomic
+from cnnlab import atomic, limits
 from cnnlab.errors import CnnlabError, OutputError
 from cnnlab.outputs import output_file
 
@@ -77,6 +79,7 @@ GAP = 4  # px between tiles
 ROBUST_SIZE = 4096  # signed maps with at least this many values are scaled robustly:
 ROBUST_PERCENTILE = 99.5  # ... ± this percentile of |value| is full colour (as `cnnlab filter` does), so a
 # few extreme values (the zero-padded border of a Sobel result) cannot leave every edge white
+BYTES_PER_VALUE = 64  # float64 copies made per value shown: the values, their unit scale, RGB (×3), the tile
 MISSING = (58, 58, 58)  # NaN and inf: dark grey, never mistaken for a value on either map
 BOX = (255, 59, 48)  # outlines (receptive fields), as in viz.figures.BOX
 
@@ -89,6 +92,10 @@ def diverging_rgb(unit: np.ndarray) -> np.ndarray:
     lo = np.minimum(np.floor(pos).astype(int), len(_RDBU_R) - 2)
     frac = (pos - lo)[..., None]
     return _RDBU_R[lo] * (1 - frac) + _RDBU_R[lo + 1] * frac
+
+
+# the map sampled at 511 points (odd: 0 falls exactly on the middle colour), as matplotlib samples 256
+_DIVERGING_LUT = np.rint(diverging_rgb(np.linspace(0, 1, 511)) * 255).astype(np.uint8)
 
 
 def is_signed(x: np.ndarray) -> bool:
@@ -128,29 +135,36 @@ def to_rgb(x: np.ndarray, signed: bool | None = None, peak: float | None = None)
         x = x.astype(np.uint8) * 255
     if x.dtype == np.uint8:
         return np.repeat(x[..., None], 3, axis=2) if x.ndim == 2 else x.copy()
-    x = x.astype(np.float64)
+    x = x if x.dtype.kind == "f" else x.astype(np.float64)
     bad = ~np.isfinite(x)
+    has_bad = bool(bad.any())
+    values = np.where(bad, 0, x) if has_bad else x
     signed = is_signed(x) if signed is None else signed
     peak = value_range(x, signed) if peak is None else peak
     if signed and x.ndim == 3:  # signed colour (an RGB filter): min-max, as in the AlexNet paper's figure
         finite = x[~bad]
-        lo, hi = (finite.min(), finite.max()) if finite.size else (0.0, 0.0)
-        rgb = (x - lo) / (hi - lo) if hi > lo else np.full_like(x, 0.5)
+        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+        out = _to_uint8((values - lo) / (hi - lo) if hi > lo else np.full_like(values, 0.5))
     elif signed:
-        unit = 0.5 + 0.5 * x / peak if peak > 0 else np.full_like(x, 0.5)
-        rgb = diverging_rgb(unit)
+        unit = 0.5 + 0.5 * values / peak if peak > 0 else np.full_like(values, 0.5)
+        out = _DIVERGING_LUT[np.rint(np.clip(unit, 0, 1) * (len(_DIVERGING_LUT) - 1)).astype(np.intp)]
     else:
-        lo = np.nanmin(np.where(bad, np.nan, x)) if (~bad).any() else 0.0
-        in_unit = lo >= 0 and peak <= 1
-        unit = x if in_unit else x / peak if peak > 0 else np.zeros_like(x)
-        rgb = np.repeat(unit[..., None], 3, axis=2) if x.ndim == 2 else unit
-    out = np.clip(np.rint(np.nan_to_num(rgb) * 255), 0, 255).astype(np.uint8)
-    if bad.any():
+        lo = float(x[~bad].min()) if has_bad and (~bad).any() else float(values.min()) if values.size else 0.0
+        # [0, 1] is an image's grey levels; a small array of numbers (a kernel) is a map: scaled by its max
+        in_unit = lo >= 0 and peak <= 1 and max(x.shape[:2]) > MAX_ANNOTATED
+        grey = _to_uint8(values if in_unit else values / peak if peak > 0 else np.zeros_like(values))
+        out = np.repeat(grey[..., None], 3, axis=2) if x.ndim == 2 else grey
+    if has_bad:
         out[bad if bad.ndim == 2 else bad.any(-1)] = MISSING
     return out
 
 
+def _to_uint8(unit: np.ndarray) -> np.ndarray:
+    return np.rint(np.clip(unit, 0, 1) * 255).astype(np.uint8)
+
+
 # -- text --------------------------------------------------------------------------------
+@functools.cache
 def font(size: int = 13) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     """Pillow's bundled font (a scalable one when Pillow has FreeType, as its wheels do)."""
     return ImageFont.load_default(size=size)
@@ -158,7 +172,7 @@ def font(size: int = 13) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
 
 def _text_size(text: str, f) -> tuple[int, int]:
     box = ImageDraw.Draw(PILImage.new("RGB", (1, 1))).multiline_textbbox((0, 0), text, font=f, spacing=2)
-    return box[2] - box[0], box[3] - box[1]
+    return int(box[2] - box[0]), int(box[3] - box[1])
 
 
 def _number(v: float) -> str:
@@ -188,12 +202,15 @@ def _annotate(tile: PILImage.Image, values: np.ndarray, scale: int) -> None:
     for j in range(w + 1):
         x = min(j * scale, tile.width - 1)
         draw.line((x, 0, x, tile.height - 1), fill=(200, 200, 200))
-    f = font(max(9, min(15, scale // 3 + 3)))
+    largest = max(9, min(15, scale // 3 + 3))
     for (i, j), v in np.ndenumerate(values):
         cy, cx = i * scale + scale // 2, j * scale + scale // 2
         light = rgb[min(cy, rgb.shape[0] - 1), min(cx, rgb.shape[1] - 1)].mean() > 140
         text = _number(v) if np.isfinite(v) else str(v)
-        draw.text((cx, cy), text, font=f, fill=(20, 20, 20) if light else (250, 250, 250), anchor="mm")
+        size = largest
+        while size > 7 and _text_size(text, font(size))[0] > scale - 5:  # long numbers get smaller type
+            size -= 1
+        draw.text((cx, cy), text, font=font(size), fill=(20, 20, 20) if light else (250, 250, 250), anchor="mm")
 
 
 def _colorbar(peak: float, width: int, clipped: bool = False) -> PILImage.Image:
@@ -246,14 +263,27 @@ def compose(
     rows = math.ceil(n / cols)
     th, tw = max(t.shape[0] for t in tiles), max(t.shape[1] for t in tiles)
     k = scale or enlargement(th, tw, cols)
+    # large images are shown reduced (box filter) to MAX_WIDTH: a notebook stores every pixel
+    shrink = 1 if scale else max(1, math.ceil(cols * tw / MAX_WIDTH))
+    limits.check_pixels(
+        rows * th * k // shrink,
+        cols * tw * k // shrink,
+        f"a picture of {n} tile(s) at scale {k}",
+        "use a smaller scale",
+    )
     big = []
     for i, t in enumerate(tiles):
         img = PILImage.fromarray(t).resize((t.shape[1] * k, t.shape[0] * k), PILImage.Resampling.NEAREST)
+        if shrink > 1:
+            img = img.reduce(shrink)
         box = boxes[i] if boxes else None
         if box is not None:
             (y0, y1), (x0, x1) = box
             y0, y1, x0, x1 = max(0, y0), min(t.shape[0], y1), max(0, x0), min(t.shape[1], x1)
-            ImageDraw.Draw(img).rectangle((x0 * k, y0 * k, x1 * k - 1, y1 * k - 1), outline=BOX, width=2)
+            f = k / shrink
+            ImageDraw.Draw(img).rectangle(
+                (int(x0 * f), int(y0 * f), int(x1 * f) - 1, int(y1 * f) - 1), outline=BOX, width=2
+            )
         v = values[i] if values else None
         if v is not None:
             _annotate(img, v, k)
@@ -261,8 +291,8 @@ def compose(
     f_label, f_title = font(12), font(14)
     label_h = max((_text_size(s, f_label)[1] for s in labels or [] if s), default=0)
     label_h = label_h + 6 if label_h else 0
-    cell_w = max(tw * k, max((_text_size(s, f_label)[0] + 6 for s in labels or [] if s), default=0))
-    cell_h = th * k + label_h
+    cell_w = max(max(b.width for b in big), max((_text_size(s, f_label)[0] + 6 for s in labels or [] if s), default=0))
+    cell_h = max(b.height for b in big) + label_h
     width = cols * cell_w + (cols + 1) * GAP
     title_h = _text_size(title, f_title)[1] + 10 if title else 0
     bar = _colorbar(colorbar, width, clipped) if colorbar is not None else None
@@ -333,7 +363,7 @@ class Picture:
         """The picture as PNG bytes."""
         if self._png is None:
             buf = io.BytesIO()
-            self.image.save(buf, format="PNG", optimize=True)
+            self.image.save(buf, format="PNG")
             self._png = buf.getvalue()
         return self._png
 
@@ -424,6 +454,8 @@ def show(
     if items is not None and items and all(np.ndim(_to_numpy(i)) == 0 for i in items):
         items = None  # a plain list of numbers is one 1-D signal
     arrays = [_to_numpy(i) for i in items] if items is not None else [_to_numpy(x)]
+    values = sum(a.size for a in arrays)
+    limits.check(values * BYTES_PER_VALUE, f"show() of {values:,} values", "show a smaller array, or a crop of it")
     tiles: list[np.ndarray] = []
     cell_values: list[np.ndarray | None] = []
     peaks: list[float] = []

@@ -116,8 +116,10 @@ class SizeReport:
             f"{'' if self.count_bias else ', biases not counted'}"
         )
         summary = "".join(f"<li>{html.escape(line)}</li>" for line in self._summary().splitlines())
+        # a deep net's table (ResNet-152: 150+ rows) scrolls inside the cell instead of filling the page
+        scroll = ' style="max-height:640px;overflow:auto"' if len(rows) > 40 else ""
         return (
-            '<div class="cnnlab-size">'
+            f'<div class="cnnlab-size"{scroll}>'
             f'<table style="border-collapse:collapse;font-variant-numeric:tabular-nums;font-size:13px">'
             f'<caption style="text-align:left;font-weight:bold;padding:4px 0">{html.escape(caption)}</caption>'
             f"<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n<tfoot><tr>{total}</tr></tfoot></table>"

@@ -56,7 +56,7 @@ class TopExamples:
         if self.fields:
             h, w = tiles[0].shape[:2]
             for img, box in zip(full, self.fields):
-                patch = padded_patch(img, box)
+                patch = padded_patch(img, (box[0], box[1]))  # ((y0, y1), (x0, x1))
                 k = max(1, min(h // patch.shape[0], w // patch.shape[1]))
                 tiles.append(to_rgb(np.kron(patch, np.ones((k, k, 1))), signed=False, peak=1.0))
                 labels.append("field")
@@ -177,7 +177,7 @@ def top_examples_many(
         boxes = [field.box(loc, data.shape[1:]) for loc in locations] if locations else None
         fields = [unclipped_box(field, loc) for loc in locations] if locations else None
         indices = best_i[j].tolist()
-        kept = [data.pixels(i).cpu() for i in indices]  # as the model saw them (--resize included)
+        kept = [data.pixels(i).cpu() for i in indices] if hasattr(data, "pixels") else None  # as the model saw them
         out.append(TopExamples(layer, c, indices, best_v[j].tolist(), locations, boxes, fields, kept))
     return out
 

@@ -94,11 +94,7 @@ class RenderResult:
         steps = sorted(self.snapshots)
         batch = self.final.shape[0]
         tiles = [to_rgb(chw_to_hwc(self.snapshots[s][b]), signed=False, peak=1.0) for b in range(batch) for s in steps]
-        names = [
-            f"{labels[b] + ': ' if labels else ''}step {s}" if b == 0 or labels else f"step {s}"
-            for b in range(batch)
-            for s in steps
-        ]
+        names = [f"{labels[b] + ': ' if labels else ''}step {s}" for b in range(batch) for s in steps]
         if title is None:
             title = f"objective {self.start_value:.3g} -> {self.end_value:.3g}"
         return Picture(compose(tiles, names, title, cols=len(steps)), title)
