@@ -32,7 +32,8 @@ LECTURE_ORDER = [
     "05_what_networks_learn",
     "06_scale",
 ]
-NUMBER = re.compile(r"[-+−]?\d[\d,]*(\.\d+)?([eE][-+]?\d+)?")
+# a number with the spaces before it: a width-padded column ({:7.1f}) pads 9.9 and 10.0 differently
+NUMBER = re.compile(r" *[-+−]?\d[\d,]*(\.\d+)?([eE][-+]?\d+)?")
 # always volatile: temporary folders (a new name every run) and pictures inlined in HTML
 VOLATILE = [
     (re.compile(re.escape(tempfile.gettempdir()) + r"/[^\s<>\"'&]+"), "$TMP"),
@@ -54,7 +55,7 @@ def _texts(cell) -> list[tuple]:
     def mask(text: str) -> str:
         for pattern, stand_in in VOLATILE:
             text = pattern.sub(stand_in, text)
-        return NUMBER.sub("N", text) if masked else text
+        return NUMBER.sub(" N", text) if masked else text
 
     out: list[tuple] = []
     for o in cell.get("outputs", []):
@@ -112,6 +113,10 @@ def test_the_masks_see_what_they_should():
     other = copy.deepcopy(cell)
     other.outputs[0].text = "epoch 2: 99.25% in 12 s, "
     assert _texts(cell) == _texts(other) == [("stream", "stdout", "epoch N: N% in N s, N img/s, loss N\n")]
+    other.outputs[1].text = "1,234 img/s, gain 3\n"
+    assert _texts(cell) != _texts(other)  # words are compared even where numbers are masked
+    other.outputs[1].text = "   1,234 img/s, loss 0.002\n"  # a padded column: the spaces go with the number
+    assert _texts(cell) == _texts(other)
     other.outputs[1].text = "1,234 img/s, gain 3\n"
     assert _texts(cell) != _texts(other)  # words are compared even where numbers are masked
     del cell.metadata["tags"], other.metadata["tags"]
