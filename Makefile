@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.cnnlab-installed
 
-.PHONY: demo test lint format bench clean-venv
+.PHONY: demo test lint format bench notebooks clean-venv
 
 # (Re)install only when pyproject.toml or the lock changed since the last install. The exact,
 # tested versions come from constraints.txt; pyproject.toml only states compatible ranges.
@@ -27,6 +27,9 @@ lint: $(STAMP)  ## ruff, and pyright (basic) on src/
 format: $(STAMP)
 	$(BIN)/ruff format src tests benchmarks
 	$(BIN)/ruff check --fix src tests benchmarks
+
+notebooks: $(STAMP)  ## re-execute notebooks/ from notebooks/src/ and store them with their outputs (minutes)
+	$(BIN)/python notebooks/build.py
 
 bench: $(STAMP)  ## the MNIST speed race (minutes)
 	$(BIN)/python benchmarks/mnist_speed.py
