@@ -9,8 +9,6 @@ import io
 import json
 import random
 import struct
-import subprocess
-import sys
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlparse
@@ -20,6 +18,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw
+from tests.conftest import run_cli
 
 from cnnlab.cli.serve_cmd import bind
 from cnnlab.data import load_dataset
@@ -314,13 +313,12 @@ def test_two_hundred_mixed_requests_from_four_clients(server, digits):
 
 
 def test_cli_errors_are_one_line():
-    cli = [sys.executable, "-m", "cnnlab", "serve"]
-    p = subprocess.run([*cli, "/nonexistent/run"], capture_output=True, text=True, timeout=120)
+    p = run_cli("serve", "/nonexistent/run")
     assert p.returncode == 2 and p.stderr.count("\n") == 1 and "does not exist" in p.stderr
     taken = bind("127.0.0.1", 0)
     try:
         port = taken.getsockname()[1]
-        p = subprocess.run([*cli, "--help"], capture_output=True, text=True, timeout=120)
+        p = run_cli("serve", "--help")
         assert p.returncode == 0 and "127.0.0.1" in p.stdout
         with pytest.raises(Exception, match=f"cannot listen on 127.0.0.1:{port}.*another --port"):
             bind("127.0.0.1", port)
