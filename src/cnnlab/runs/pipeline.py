@@ -43,7 +43,8 @@ class Pipeline:
         -> the float32 batch (N, *input_shape) the model was trained on.
 
         The order is the training pipeline's: normalize, resize, repeat gray to RGB (image
-        folders: resize and crop, then normalize)."""
+        folders: resize and crop, then normalize; an image already at the model's H×W is taken
+        as cropped, which is what the run's own evaluation transform gives)."""
         x = images[:, None] if images.ndim == 3 else images  # (N, C0, H0, W0)
         if x.ndim != 4:
             raise CnnlabError(f"images must be (N, C, H, W) or (N, H, W), got shape {tuple(images.shape)}")
@@ -54,7 +55,7 @@ class Pipeline:
         mean, std = self.mean[:c0], self.std[:c0]  # gray repeated to RGB: one channel's statistics
         if self.crop == "center":
             x = x.float() / 255 if x.dtype == torch.uint8 else x.float()
-            x = _center_crop(x, h, w)
+            x = x if tuple(x.shape[-2:]) == (h, w) else _center_crop(x, h, w)
             x = _normalize_float(x, mean, std)
         else:
             x = normalize_uint8(x, mean, std) if x.dtype == torch.uint8 else _normalize_float(x.float(), mean, std)
