@@ -30,10 +30,6 @@ LAYERS = [
 ]
 LAYER_OF = {name: i for i, layer in enumerate(LAYERS) for name in layer}
 
-# limits.activation_bytes traces a model with size/trace.py (a lazy import from the bottom layer
-# up to size/): known, landed with issue 14's memory limits; moving that estimate into size/ drops it.
-KNOWN_UPWARD_EDGES = {("cnnlab.limits", "cnnlab.size.trace")}
-
 
 def module_name(path: Path) -> str:
     parts = path.relative_to(SRC).with_suffix("").parts
@@ -120,7 +116,7 @@ def test_imports_point_down_the_layers():
     for src, targets in graph().items():
         for dst in targets:
             a, b = folder(src), folder(dst)
-            if a != b and LAYER_OF[b] >= LAYER_OF[a] and (src, dst) not in KNOWN_UPWARD_EDGES:
+            if a != b and LAYER_OF[b] >= LAYER_OF[a]:
                 wrong.append(f"{src} -> {dst}")
     assert not wrong, "imports that point up or sideways:\n" + "\n".join(sorted(wrong))
 
