@@ -43,9 +43,11 @@ def effective_hyperparameters(optimizer: torch.optim.Optimizer, scheduler, cfg: 
     """
     g = optimizer.param_groups[0]
     momentum_key = "beta1" if isinstance(optimizer, torch.optim.AdamW) else "momentum"
+    onecycle = isinstance(scheduler, torch.optim.lr_scheduler.OneCycleLR)
     out: dict = {
         "optimizer": type(optimizer).__name__,
-        "schedule": cfg.schedule,
+        # a run under 4 steps is too short for one cycle: build_schedule gives it a constant rate
+        "schedule": "constant" if cfg.schedule == "onecycle" and not onecycle else cfg.schedule,
         "total_steps": total_steps,
         "weight_decay": g["weight_decay"],
     }
