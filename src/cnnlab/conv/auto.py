@@ -128,7 +128,7 @@ def choose_method(
     if not candidates:
         return direct
     costs = {m: predict(model, m, shape_a, shape_b, mode) for m in candidates}
-    best = min(costs, key=costs.get)
+    best = min(costs, key=costs.__getitem__)
     if numpy_in and ndim == 1 and "flip_and_filter" in costs and costs[best] > SWITCH_MARGIN * costs["flip_and_filter"]:
         return "flip_and_filter"
     return best

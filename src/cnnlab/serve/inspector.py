@@ -39,7 +39,7 @@ class Pass:
 
     x: Tensor  # (1, C, H, W) the model's input
     logits: Tensor  # (1, K)
-    inputs: dict[str, Tensor]
+    inputs: dict[str, Tensor | None]  # None: a layer whose first input is not a tensor
     outputs: dict[str, Tensor]
 
     def shown(self, names: list[str], i: int) -> Tensor:
@@ -52,13 +52,17 @@ class Pass:
         return out
 
 
-def _conv_spec(module: nn.Module):
+ConvSpec = tuple[Tensor, Tensor | None, tuple[int, ...], tuple[int, ...], tuple[int, ...], int]
+
+
+def _conv_spec(module: nn.Module) -> ConvSpec | None:
     """(weight (O, I/groups, kh, kw), bias, stride, padding, dilation, groups) of a conv-like layer, else None."""
     if isinstance(module, nn.Conv2d) and isinstance(module.padding, tuple):
         return module.weight, module.bias, module.stride, module.padding, module.dilation, module.groups
     dense = getattr(module, "dense_weight", None)
-    if callable(dense):  # PartialConv2d (lenet5-1998): Table I's zeros included
-        return dense(), getattr(module, "bias", None), (1, 1), (0, 0), (1, 1), 1
+    weight = dense() if callable(dense) else None  # PartialConv2d (lenet5-1998): Table I's zeros included
+    if isinstance(weight, Tensor):
+        return weight, getattr(module, "bias", None), (1, 1), (0, 0), (1, 1), 1
     return None
 
 
@@ -108,7 +112,7 @@ class Inspector:
             raise CnnlabError(f"{run_dir}: model {self.run.name} has no layers to show")
         self.viz_dir = viz_dir
         self._lock = threading.RLock()  # hooks and weights are shared state: one pass at a time
-        self._captured: dict[str, dict[str, Tensor]] = {"in": {}, "out": {}}
+        self._captured: dict[str, dict[str, Any]] = {"in": {}, "out": {}}  # what the hooks saw
         for name in self.layers:
             get_layer(self.model, name).register_forward_hook(self._hook(name))
         self._fields = self._receptive_fields()
