@@ -131,3 +131,33 @@ def test_the_checker_sees_cycles_and_upward_edges():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert not cycles({"a": {"b"}, "b": {"c"}})
     assert LAYER_OF["data"] < LAYER_OF["runs"] < LAYER_OF["train"] < LAYER_OF["serve"] < LAYER_OF["cli"]
+
+
+def constants(path: Path) -> set:
+    """The literal values (numbers, short strings) and the names used in a module's code."""
+    found: set = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str)) and len(str(node.value)) < 40:
+            found.add(node.value)
+        elif isinstance(node, ast.Attribute):
+            found.add(node.attr)
+        elif isinstance(node, ast.Name):
+            found.add(node.id)
+    return found
+
+
+# issue 16: "one of each". A value that defines one of these may be written in one module only;
+# everything else imports it from there.
+ONE_HOME = {
+    "XDG_CACHE_HOME": "cnnlab.paths",  # the cache folder (platformdirs reads the variable itself)
+    "user_cache_dir": "cnnlab.paths",
+    ".cache": "cnnlab.paths",
+    0.485: "cnnlab.data.stats",  # ImageNet's mean and std (torchvision's)
+    0.229: "cnnlab.data.stats",
+}
+
+
+def test_each_definition_is_written_once():
+    found = {value: sorted(m for m, p in modules().items() if value in constants(p)) for value in ONE_HOME}
+    wrong = {v: ms for v, ms in found.items() if [m for m in ms if m != ONE_HOME[v]]}
+    assert not wrong, f"written outside its one home: {wrong}"

@@ -73,7 +73,7 @@ class Pipeline:
         try:
             return cls(
                 dataset=d["dataset"],
-                input_shape=tuple(int(v) for v in d["input_shape"]),  # type: ignore[arg-type]
+                input_shape=_shape(d["input_shape"]),
                 mean=tuple(float(v) for v in d["mean"]),
                 std=tuple(float(v) for v in d["std"]),
                 classes=tuple(str(v) for v in d["classes"]) if d.get("classes") is not None else None,
@@ -118,6 +118,11 @@ class Pipeline:
             return cls(None, input_shape, IMAGENET_MEAN, IMAGENET_STD, None)
         mnist = stats("mnist")
         return cls(None, input_shape, mnist.mean * c, mnist.std * c, None)
+
+
+def _shape(values: Any) -> tuple[int, int, int]:
+    c, h, w = (int(v) for v in values)  # not three numbers: a ValueError, "damaged"
+    return c, h, w
 
 
 def _normalize_float(x: Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> Tensor:

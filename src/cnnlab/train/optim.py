@@ -52,6 +52,7 @@ def effective_hyperparameters(optimizer: torch.optim.Optimizer, scheduler, cfg: 
         "weight_decay": g["weight_decay"],
     }
     if isinstance(scheduler, torch.optim.lr_scheduler.OneCycleLR):
+        # OneCycleLR keeps its phase boundaries in a private attribute, absent from torch's stub
         peak_step = scheduler._schedule_phases[0]["end_step"]  # type: ignore[attr-defined]
         out["lr"] = {"start": g["initial_lr"], "peak": g["max_lr"], "peak_step": int(peak_step), "end": g["min_lr"]}
         if scheduler.cycle_momentum:
