@@ -54,8 +54,9 @@ class Pipeline:
             raise CnnlabError(f"the model takes {c}-channel images, got {c0} channels; give gray or {c}-channel images")
         mean, std = self.mean[:c0], self.std[:c0]  # gray repeated to RGB: one channel's statistics
         if self.crop == "center":
+            if tuple(x.shape[-2:]) != (h, w):
+                x = _center_crop(x, h, w)  # uint8 stays uint8, rounded after resizing as the eval transform does
             x = x.float() / 255 if x.dtype == torch.uint8 else x.float()
-            x = x if tuple(x.shape[-2:]) == (h, w) else _center_crop(x, h, w)
             x = _normalize_float(x, mean, std)
         else:
             x = normalize_uint8(x, mean, std) if x.dtype == torch.uint8 else _normalize_float(x.float(), mean, std)
