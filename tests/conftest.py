@@ -43,17 +43,39 @@ def idx_pair(tmp_path):
     )
 
 
-def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 300):
-    """Run ``python -m cnnlab ARGS`` in a fresh process; return the CompletedProcess."""
-    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "cnnlab", *args],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        cwd=cwd,
-        timeout=timeout,
-    )
+def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 300, fresh: bool = False):
+    """Run ``cnnlab ARGS`` and return a CompletedProcess (returncode, stdout, stderr).
+
+    In this process through :func:`cnnlab.cli.main` (a fresh ``python -m cnnlab`` costs
+    seconds of imports each time), unless the test needs a process of its own: ``fresh=True``
+    (signals, what a new interpreter prints), an ``env`` or a ``cwd``, or
+    ``CNNLAB_TEST_SUBPROCESS=1`` in the environment to run every call as a subprocess.
+    """
+    if fresh or env or cwd or os.environ.get("CNNLAB_TEST_SUBPROCESS"):
+        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        return subprocess.run(
+            [sys.executable, "-m", "cnnlab", *args],
+            capture_output=True,
+            text=True,
+            env=full_env,
+            cwd=cwd,
+            timeout=timeout,
+        )
+    import contextlib
+    import io
+
+    import torch
+
+    from cnnlab.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    threads = torch.get_num_threads()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main([str(a) for a in args])
+    finally:
+        torch.set_num_threads(threads)  # a --threads flag must not outlive its command
+    return subprocess.CompletedProcess(["cnnlab", *args], code, out.getvalue(), err.getvalue())
 
 
 def assert_one_line_error(proc, *fragments: str) -> None:

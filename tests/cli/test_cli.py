@@ -48,23 +48,15 @@ def test_unknown_model_is_one_line():
     assert proc.returncode == 2
 
 
-def test_missing_dataset_is_one_line(tmp_path):
+def test_missing_dataset_is_one_line(tmp_path, monkeypatch):
     # Fashion-MNIST with its Debian copy hidden, nothing in the data dir, and downloads off
-    code = (
-        "import sys, dataclasses; from cnnlab.data import idx_datasets as d;"
-        "d.IDX_DATASETS['fashion-mnist'] = dataclasses.replace(d.FASHION_MNIST, known_dirs=());"
-        "from cnnlab.cli import main; sys.exit(main(sys.argv[1:]))"
-    )
-    import os
-    import subprocess
-    import sys
+    import dataclasses
 
-    proc = subprocess.run(
-        [sys.executable, "-c", code, "train", "--dataset", "fashion-mnist", "--data-dir", str(tmp_path), "--quiet"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "CNNLAB_OFFLINE": "1"},
-    )
+    from cnnlab.data import idx_datasets as d
+
+    monkeypatch.setitem(d.IDX_DATASETS, "fashion-mnist", dataclasses.replace(d.FASHION_MNIST, known_dirs=()))
+    monkeypatch.setenv("CNNLAB_OFFLINE", "1")
+    proc = run_cli("train", "--dataset", "fashion-mnist", "--data-dir", str(tmp_path), "--quiet")
     assert_one_line_error(proc, "Fashion-MNIST not found", str(tmp_path), "apt-get install dataset-fashion-mnist")
 
 
