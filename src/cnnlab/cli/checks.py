@@ -123,7 +123,7 @@ def resize_size(model: str, dataset: str, side: int, batch: int | None) -> None:
 
     at_least(side, 1, "--resize")
     spec = get_spec(model)
-    batch = batch or spec.recipe.get("batch_size", TrainConfig.batch_size)
+    batch = batch or int(spec.recipe.get("batch_size", TrainConfig.batch_size))
     c = spec.input_shape[0] if spec.input_shape else (3 if dataset in RGB_DATASETS else 1)
     need = training_bytes(
         lambda: spec.build(num_classes=spec.num_classes, in_channels=c, input_size=(side, side)), (c, side, side), batch

@@ -98,7 +98,7 @@ def top_examples_many(
     out = []
     for j, c in enumerate(channels):
         locations = [tuple(map(int, loc)) for loc in best_loc[j]] if spatial else None
-        boxes = [field.box(loc, data.shape[1:]) for loc in locations] if locations else None
+        boxes = [field.box(loc, data.shape[1:]) for loc in locations] if locations and field else None
         fields = [unclipped_box(field, loc) for loc in locations] if locations else None
         out.append(TopExamples(layer, c, best_i[j].tolist(), best_v[j].tolist(), locations, boxes, fields))
     return out
