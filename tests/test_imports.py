@@ -154,6 +154,7 @@ ONE_HOME = {
     ".cache": "cnnlab.paths",
     0.485: "cnnlab.data.stats",  # ImageNet's mean and std (torchvision's)
     0.229: "cnnlab.data.stats",
+    "empty_like": "cnnlab.nn.meta",  # stand-in tensors for a pass on the meta device
 }
 
 
