@@ -209,12 +209,39 @@ def _numpy_convolve(a: np.ndarray, b: np.ndarray, mode: str, dtype: np.dtype) ->
 def convolve(a, b, mode: str = "full", method: str = "auto"):
     """True convolution ``(a ∗ b)_t = Σ_τ a_τ b_{t−τ}`` of two 1-D or two 2-D arrays.
 
-    ``mode``: ``"full"`` (default), ``"same"`` (the shape of ``a``) or ``"valid"``, as in
-    ``scipy.signal.convolve``. ``method``: ``"auto"`` (fastest by the calibrated cost model,
-    among the methods exact for these inputs), ``"translate_and_scale"``,
-    ``"flip_and_filter"``, ``"matrix"``, ``"im2col"``, ``"fft"`` or ``"overlap_add"``.
+    ``mode``, the part of the output kept (as in ``scipy.signal.convolve``; M and K are the
+    sizes of ``a`` and ``b`` along an axis):
+
+    * ``"full"`` (default): every position where the two overlap at all, M + K − 1 values;
+    * ``"same"``: the centre of the full output, the shape of ``a`` (M values);
+    * ``"valid"``: only where one lies entirely inside the other, max(M, K) − min(M, K) + 1.
+
+    ``method``, how it is computed (the lecture's methods, one file each under
+    ``cnnlab/conv/methods/``; every one gives the same numbers):
+
+    * ``"auto"`` (default): the fastest method that is exact for these inputs, by the
+      calibrated cost model;
+    * ``"translate_and_scale"``: a sum of copies of ``a``, each shifted by τ and scaled by b_τ;
+    * ``"flip_and_filter"``: flip ``b``, slide it along ``a``, one dot product per position
+      (what a conv layer computes, without the flip);
+    * ``"matrix"``: multiply ``a`` by the convolution (Toeplitz) matrix of ``b``, see ``conv_matrix``;
+    * ``"im2col"``: copy every window of ``a`` into a row of a matrix, then one matrix multiply;
+    * ``"fft"``: the convolution theorem, F(a ∗ b) = F(a) · F(b), fastest for large kernels;
+    * ``"overlap_add"``: FFTs of ``a`` block by block, for a long signal and a short kernel.
+
     Integers stay exact (an overflow risk is an error); the result type is numpy's
-    promotion of the two (float32 stays float32, int32 with float32 gives float64).
+    promotion of the two (float32 stays float32, int32 with float32 gives float64); torch
+    tensors in give torch tensors out, on their device, differentiable.
+
+    >>> convolve([2, -1, 1], [1, 1, 2])                       # the lecture's 1-D example
+    array([ 2,  1,  4, -1,  2])
+    >>> convolve([2, -1, 1], [1, 1, 2], mode="same"), convolve([2, -1, 1], [1, 1, 2], mode="valid")
+    (array([ 1,  4, -1]), array([4]))
+    >>> from cnnlab.conv import METHODS
+    >>> all((convolve([2, -1, 1], [1, 1, 2], method=m) == [2, 1, 4, -1, 2]).all() for m in METHODS)
+    True
+
+    To look at the result of filtering an image: ``cnnlab.show(convolve(image, kernel, mode="same"))``.
     """
     return _convolve(a, b, mode, method, flip_b=False)
 
@@ -222,7 +249,13 @@ def convolve(a, b, mode: str = "full", method: str = "auto"):
 def correlate(a, b, mode: str = "full", method: str = "auto"):
     """Cross-correlation ``Σ_τ a_{t+τ} b_τ`` (no kernel flip): what conv-net layers compute.
 
-    Same shapes and conventions as ``scipy.signal.correlate`` (real inputs).
+    Same modes, methods and conventions as :func:`convolve` and ``scipy.signal.correlate``
+    (real inputs): correlating with ``b`` is convolving with ``b`` flipped.
+
+    >>> correlate([2, -1, 1], [1, 1, 2])
+    array([4, 0, 3, 0, 1])
+    >>> bool((correlate([2, -1, 1], [1, 1, 2]) == convolve([2, -1, 1], [2, 1, 1])).all())
+    True
     """
     shape_a, shape_b = np.shape(a), np.shape(b)
     if mode == "valid" and len(shape_a) == len(shape_b) and any(k > m for m, k in zip(shape_a, shape_b)):

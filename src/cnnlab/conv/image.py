@@ -216,10 +216,32 @@ def save_png(array: np.ndarray, path: str | Path) -> None:
 
 def save_grid(image: np.ndarray, kernels: list[Kernel], path: str | Path, boundary: str = "reflect") -> None:
     """One PNG: the original beside each kernel's result, each labelled with the kernel's name,
-    its weights and what it does."""
+    its weights and what it does (``cnnlab filter --grid``)."""
+    fig = _grid_figure(image, kernels, boundary)
+    atomic.write_with(path, lambda tmp: fig.savefig(tmp, format="png"))
+
+
+def grid_figure(image: np.ndarray, kernels: list[Kernel], boundary: str = "reflect"):
+    """``save_grid``'s figure as a :class:`~cnnlab.display.Picture`, shown inline in a notebook.
+
+    >>> from cnnlab.conv.kernels import KERNELS
+    >>> photo = np.tile(np.linspace(0, 255, 32), (32, 1))            # a horizontal ramp
+    >>> grid_figure(photo, [KERNELS["sobel-x"]])                     # doctest: +ELLIPSIS
+    <Picture ...: original and sobel-x>
+    """
+    from cnnlab.display import Picture
+
+    caption = "original and " + ", ".join(k.name for k in kernels)
+    return Picture.from_figure(_grid_figure(image, kernels, boundary), caption)
+
+
+def _grid_figure(image: np.ndarray, kernels: list[Kernel], boundary: str):
     import textwrap
 
-    import matplotlib
+    from cnnlab.extras import require
+
+    require("matplotlib", "plot", "the filter grid")
+    from matplotlib.figure import Figure  # no pyplot: a notebook's own backend is left alone
 
     h, w = image.shape[:2]
     channels = 1 if image.ndim == 2 else image.shape[2]
@@ -230,9 +252,6 @@ def save_grid(image: np.ndarray, kernels: list[Kernel], path: str | Path, bounda
         f"--grid with {len(kernels) + 1} panels of {w:,}×{h:,} ({fig_w:,}×{fig_h:,}-pixel figure)",
         "use fewer kernels or a smaller image",
     )
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     panels = [("original", image.clip(0, 255).astype(np.uint8), None)] + [
         (k.name, to_display(apply(image, k, boundary), k), k) for k in kernels
     ]
@@ -240,7 +259,8 @@ def save_grid(image: np.ndarray, kernels: list[Kernel], path: str | Path, bounda
     rows = -(-len(panels) // cols)
     panel_w = GRID_PANEL_INCHES
     panel_h = panel_w * min(h / w, GRID_MAX_ASPECT)
-    fig, axes = plt.subplots(rows, cols, figsize=(panel_w * cols, (panel_h + 1.6) * rows), dpi=GRID_DPI, squeeze=False)
+    fig = Figure(figsize=(panel_w * cols, (panel_h + 1.6) * rows), dpi=GRID_DPI)
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax in axes.flat:
         ax.set_visible(False)
     for ax, (title, img, k) in zip(axes.flat, panels):
@@ -266,5 +286,4 @@ def save_grid(image: np.ndarray, kernels: list[Kernel], path: str | Path, bounda
         )
         ax.set_xlabel(matrix + "\n" + textwrap.fill(k.description, 48), fontsize=8, family="monospace")
     fig.tight_layout()
-    atomic.write_with(path, lambda tmp: fig.savefig(tmp, format="png"))
-    plt.close(fig)
+    return fig

@@ -51,6 +51,11 @@ def region(a_shape: Sequence[int], b_shape: Sequence[int], mode: str) -> Region:
 
 
 def output_shape(a_shape: Sequence[int], b_shape: Sequence[int], mode: str) -> tuple[int, ...]:
+    """The shape ``convolve(a, b, mode)`` returns for inputs of these shapes.
+
+    >>> [output_shape((28, 28), (5, 5), mode) for mode in MODES]
+    [(32, 32), (28, 28), (24, 24)]
+    """
     return tuple(stop - start for start, stop in region(a_shape, b_shape, mode))
 
 

@@ -31,7 +31,13 @@ def conv_output_size(
     ceil_mode: bool = False,
 ) -> int:
     """Outputs along one axis; ``padding`` is per side (an int for both, or (before, after)).
-    Raises :class:`CnnlabError` when the window does not fit (no output at all)."""
+    Raises :class:`CnnlabError` when the window does not fit (no output at all).
+
+    >>> conv_output_size(28, 5)                              # LeNet-5's C3 input: 28 - 5 + 1
+    24
+    >>> conv_output_size(224, 11, stride=4, padding=2)       # AlexNet's first layer
+    55
+    """
     check_count("size", size, 1)
     check_count("kernel size", kernel, 1)
     check_count("stride", stride, 1)

@@ -24,6 +24,11 @@ IN_MEMORY = ("mnist", "fashion-mnist", "cifar10", "cifar100")
 
 
 def list_datasets() -> list[str]:
+    """The names ``load_dataset`` (and ``cnnlab train --dataset``) accepts.
+
+    >>> list_datasets()
+    ['mnist', 'fashion-mnist', 'cifar10', 'cifar100', 'imagefolder']
+    """
     return [*IN_MEMORY, "imagefolder"]
 
 
@@ -41,6 +46,10 @@ def load_dataset(
     MNIST, Fashion-MNIST and CIFAR are held in memory (``ImageTensors``); ``imagefolder`` is an
     image tree under ``data_dir`` decoded by DataLoader workers (``FolderImages``, crops of
     ``resize`` px, default 224). ``resize``/``rgb`` adapt in-memory data to a model's input.
+
+    >>> train, test = load_dataset("mnist")   # doctest: +SKIP
+    >>> len(train), len(test), test.shape, test.classes[:3]   # doctest: +SKIP
+    (60000, 10000, (1, 28, 28), ('0', '1', '2'))
     """
     if name in ("cifar10", "cifar100"):
         from cnnlab.data.cifar import load_cifar

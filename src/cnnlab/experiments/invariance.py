@@ -189,16 +189,28 @@ def memory_bytes(cfg: InvarianceConfig) -> int:
 
 
 def plot(result: dict[str, Any], path: Path) -> None:
-    import matplotlib
+    """Write :func:`figure` as a PNG, atomically."""
+    fig = _figure(result)
+    atomic.write_with(path, lambda tmp: fig.savefig(tmp, format="png"))
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+
+def figure(result: dict[str, Any]):
+    """The bar chart of :func:`run`'s result as a :class:`~cnnlab.display.Picture` (shown
+    inline in a notebook, ``.save(path)``)."""
+    from cnnlab.display import Picture
+
+    return Picture.from_figure(_figure(result), "registered vs translated digits")
+
+
+def _figure(result: dict[str, Any]):
     import numpy as np
+    from matplotlib.figure import Figure  # no pyplot: a notebook's own backend is left alone
 
     rows = result["rows"]
     labels = [f"{r['model'].replace('-baseline', '')}\ntrained {r['trained_on']}" for r in rows]
     x = np.arange(len(rows))
-    fig, ax = plt.subplots(figsize=(10, 4.5), dpi=110)
+    fig = Figure(figsize=(10, 4.5), dpi=110)
+    ax = fig.subplots()
     for i, (key, color) in enumerate((("test_registered", "tab:blue"), ("test_translated", "tab:orange"))):
         vals = [100 * r[key] for r in rows]
         bars = ax.bar(x + (i - 0.5) * 0.38, vals, 0.38, label=key.replace("_", " on "), color=color)
@@ -210,5 +222,4 @@ def plot(result: dict[str, Any], path: Path) -> None:
     ax.legend(loc="lower left")
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    atomic.write_with(path, lambda tmp: fig.savefig(tmp, format="png"))
-    plt.close(fig)
+    return fig

@@ -58,17 +58,44 @@ _REGISTRY: dict[str, ModelSpec] = {}
 
 
 def register(spec: ModelSpec) -> ModelSpec:
+    """Add a model to the registry, so ``create``, ``cnnlab train --model`` and every other
+    command know it by name.
+
+    >>> import torch
+    >>> from torch import nn
+    >>> def linear(num_classes, in_channels, input_size):
+    ...     return nn.Sequential(nn.Flatten(), nn.Linear(in_channels * input_size[0] * input_size[1], num_classes))
+    >>> register(ModelSpec("linear-example", linear, "a linear classifier")).name in list_models()
+    True
+    >>> create("linear-example")(torch.zeros(2, 1, 28, 28)).shape
+    torch.Size([2, 10])
+    >>> del _REGISTRY["linear-example"]   # (this example leaves the registry as it found it)
+    """
     assert spec.name not in _REGISTRY, f"model {spec.name!r} registered twice"
     _REGISTRY[spec.name] = spec
     return spec
 
 
 def list_models() -> list[str]:
-    """Names of every registered model, in registration order."""
+    """Names of every registered model, in registration order.
+
+    >>> list_models()[:2]
+    ['lenet5', 'lenet5-1998']
+    """
     return list(_REGISTRY)
 
 
 def get_spec(name: str) -> ModelSpec:
+    """The registered :class:`ModelSpec` called ``name``; a near miss is one line that
+    suggests the name meant.
+
+    >>> get_spec("alexnet").input_shape
+    (3, 224, 224)
+    >>> get_spec("lenet6")                                   # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    cnnlab.errors.CnnlabError: unknown model 'lenet6'; did you mean lenet5, ...
+    """
     if name not in _REGISTRY:
         close = difflib.get_close_matches(name, _REGISTRY, n=3)
         hint = f"did you mean {', '.join(close)}? " if close else ""

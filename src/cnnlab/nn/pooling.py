@@ -29,7 +29,11 @@ def pool_output_size(
 ) -> int:
     """The output size of a pooling layer: floor((H + 2P − F) / S) + 1, P per side (stride
     defaults to F; ``ceil_mode`` rounds up, as torch's pools do). A window that does not fit
-    is an error."""
+    is an error.
+
+    >>> pool_output_size(28, 2), pool_output_size(13, 3, stride=2), pool_output_size(5, 2, ceil_mode=True)
+    (14, 6, 3)
+    """
     return conv_output_size(size, extent, extent if stride is None else stride, padding, ceil_mode=ceil_mode)
 
 
@@ -76,7 +80,13 @@ class StochasticPool2d(nn.Module):
 
 
 def make_pool(kind: str, extent: int = 2, stride: int | None = None, p: float = 2.0) -> nn.Module:
-    """A pooling layer by name: max, avg, lp (with ``p``) or stochastic."""
+    """A pooling layer by name: max, avg, lp (with ``p``) or stochastic.
+
+    >>> make_pool("max", 2)
+    MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)
+    >>> make_pool("avg", 3, stride=2)
+    AvgPool2d(kernel_size=3, stride=2, padding=0)
+    """
     if kind not in POOLS:
         raise CnnlabError(f"unknown pooling {kind!r}; use {', '.join(POOLS)}")
     extent, stride = _window(extent, stride)

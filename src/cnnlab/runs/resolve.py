@@ -68,7 +68,12 @@ def resolve(
     """A run folder (its trained weights and recorded pipeline) or a registered model name
     (random weights, or ``weights`` such as ``DEFAULT`` for torchvision's pretrained ones),
     built for ``input_shape`` (C, H, W; default the model's own, or 1×28×28) and ``num_classes``
-    (``source`` names where that shape came from, for the error when the model cannot take it)."""
+    (``source`` names where that shape came from, for the error when the model cannot take it).
+
+    >>> subject = resolve("lenet5")
+    >>> subject.name, subject.input_shape, subject.mean
+    ('lenet5 (random weights)', (1, 28, 28), (0.1307,))
+    """
     path = Path(target)
     if path.is_dir():
         if weights:

@@ -8,7 +8,9 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import html
 import sys
 from collections.abc import Callable
 from functools import cached_property
@@ -20,6 +22,8 @@ from torch import Tensor, nn
 
 from cnnlab.data import load_dataset
 from cnnlab.device import resolve_device
+from cnnlab.display import Picture
+from cnnlab.errors import CnnlabError
 from cnnlab.models import get_spec
 from cnnlab.runs.config import TrainConfig
 from cnnlab.runs.folder import RunDir
@@ -89,6 +93,60 @@ class Run:
     def summary(self) -> dict[str, Any] | None:
         return self.folder.read_summary()
 
+    # -- in a notebook -------------------------------------------------------------------
+    def facts(self) -> dict[str, str]:
+        """What a run is, in a few words each: model, dataset, epochs, final test accuracy,
+        training time (from its summary, or its last epoch for a stopped run)."""
+        metrics = self.metrics
+        last = metrics[-1] if metrics else {}
+        summary = self.summary or {}
+        done = summary.get("epochs", last.get("epoch", 0))
+        planned = self.config.epochs
+        acc = summary.get("test_accuracy", last.get("test_accuracy"))
+        top5 = summary.get("test_top5_accuracy", last.get("test_top5_accuracy"))
+        seconds = summary.get("train_seconds", last.get("train_seconds"))
+        facts = {
+            "model": self.config.model,
+            "dataset": self.config.dataset
+            + (f" ({self.config.train_subset:,} training images)" if self.config.train_subset else ""),
+            "epochs": f"{done}" + (f" of {planned}" if done != planned else ""),
+            "test accuracy": "none yet"
+            if acc is None
+            else f"{100 * acc:.2f}%" + (f" (top-5 {100 * top5:.2f}%)" if top5 is not None else ""),
+            "training time": "none yet" if seconds is None else f"{seconds:,.1f} s",
+            "status": summary.get("status", "stopped (no summary.json)" if metrics else "not trained"),
+            "folder": str(self.path),
+        }
+        return facts
+
+    def curves(self) -> Picture:
+        """The run's loss and accuracy curves (its curves.png) as a picture."""
+        file = self.path / RunDir.CURVES
+        if not file.is_file():
+            raise CnnlabError(
+                f"{file} does not exist (the run was trained without matplotlib, the plot extra); "
+                "draw the curves with cnnlab.train.plot.curves_figure(run.metrics)"
+            )
+        return Picture.from_png(file.read_bytes(), f"{self.name}: curves")
+
+    def __repr__(self) -> str:
+        f = self.facts()
+        return f"<Run {f['folder']}: {f['model']} on {f['dataset']}, {f['epochs']} epochs, test accuracy {f['test accuracy']}>"
+
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            f'<tr><th style="text-align:left;padding:1px 12px 1px 0">{html.escape(k)}</th>'
+            f'<td style="text-align:left">{html.escape(v)}</td></tr>'
+            for k, v in self.facts().items()
+        )
+        notes = "".join(f"<p>{html.escape(n)}</p>" for n in self.notes)
+        file = self.path / RunDir.CURVES
+        img = ""
+        if file.is_file():
+            data = base64.b64encode(file.read_bytes()).decode("ascii")
+            img = f'<img alt="loss and accuracy curves" style="width:760px;max-width:100%" src="data:image/png;base64,{data}">'
+        return f'<div class="cnnlab-run"><table style="font-size:13px">{rows}</table>{notes}{img}</div>'
+
     def build(self) -> nn.Module:
         """The model with fresh weights, built as the run built it."""
         args = self.model_args
@@ -131,7 +189,13 @@ def derived_pipeline(cfg: TrainConfig, model_args: dict[str, Any]) -> Pipeline:
 
 
 def adapted_data(cfg: TrainConfig, device: torch.device, quiet: bool):
-    """(train, test), adapted to the model: subsets, --resize, gray repeated to RGB when needed."""
+    """(train, test), adapted to the model: subsets, --resize, gray repeated to RGB when needed.
+
+    >>> cfg = TrainConfig(model="alexnet", resize=64, train_subset=100, test_subset=50)
+    >>> train, test = adapted_data(cfg, torch.device("cpu"), quiet=True)   # doctest: +SKIP
+    >>> len(train), test.shape                                             # doctest: +SKIP
+    (100, (3, 64, 64))
+    """
     spec = get_spec(cfg.model)
     workers = None if cfg.workers < 0 else cfg.workers
     train, test = load_dataset(
@@ -160,6 +224,11 @@ def pipeline_of(data, cfg: TrainConfig) -> Pipeline:
 
 def load_run(run_dir: str | Path, device: str = "auto") -> tuple[nn.Module, TrainConfig, RunDir]:
     """The trained model of a run folder, its config, and the folder (kept for older callers;
-    :class:`Run` gives the pipeline and metrics too)."""
+    :class:`Run` gives the pipeline and metrics too).
+
+    >>> model, cfg, folder = load_run("runs/lenet5-mnist", device="cpu")   # doctest: +SKIP
+    >>> cfg.model, type(model).__name__, folder.path.name                 # doctest: +SKIP
+    ('lenet5', 'LeNet5', 'lenet5-mnist')
+    """
     run = Run.open(run_dir)
     return run.model(device), run.config, run.folder

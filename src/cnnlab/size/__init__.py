@@ -32,7 +32,12 @@ def analyze(
 
     ``batch`` scales the memory figures (activations) only; units, weights, connections and
     MACs are per example. ``count_bias=False`` leaves biases out of weights and connections,
-    as the lecture's LeNet table does.
+    as the lecture's LeNet table does. In a notebook the report shows itself as a table.
+
+    >>> from cnnlab.models import create
+    >>> report = analyze(create("lenet5"), (1, 28, 28))
+    >>> report.totals["weights"], report.row("C1")["connections"]   # 28·28·6·(25 + 1), as LeCun et al. 1998
+    (61706, 122304)
     """
     input_shape = tuple(input_shape)
     if batch < 1:

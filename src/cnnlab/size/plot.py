@@ -9,16 +9,17 @@ from pathlib import Path
 import numpy as np
 
 from cnnlab import atomic
+from cnnlab.display import Picture
+from cnnlab.extras import require
 from cnnlab.size.report import SizeReport
 
 MAX_BARS = 60  # wider models are shown by their largest layers, in order
 
 
-def plot_report(report: SizeReport, path: str | Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def _figure(report: SizeReport):
+    """The matplotlib figure (made without pyplot: a notebook's own backend is left alone)."""
+    require("matplotlib", "plot", "the size plot")
+    from matplotlib.figure import Figure
 
     layers = report.layers
     if len(layers) > MAX_BARS:
@@ -28,7 +29,8 @@ def plot_report(report: SizeReport, path: str | Path) -> None:
     metrics = [("units", "tab:blue"), ("connections", "tab:orange"), ("weights", "tab:green")]
     x = np.arange(len(layers))
     width = 0.27
-    fig, ax = plt.subplots(figsize=(max(7, 0.45 * len(layers) + 3), 4.8), dpi=110)
+    fig = Figure(figsize=(max(7, 0.45 * len(layers) + 3), 4.8), dpi=110)
+    ax = fig.subplots()
     for i, (key, color) in enumerate(metrics):
         values = np.array([max(r[key], 0) for r in layers], dtype=float)
         ax.bar(x + (i - 1) * width, np.where(values > 0, values, np.nan), width, label=key, color=color)
@@ -49,5 +51,15 @@ def plot_report(report: SizeReport, path: str | Path) -> None:
     ax.legend()
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
+    return fig
+
+
+def report_figure(report: SizeReport) -> Picture:
+    """The plot as a :class:`~cnnlab.display.Picture` (shown inline, ``.save(path)``)."""
+    return Picture.from_figure(_figure(report), f"{report.model}: units, connections and weights per layer")
+
+
+def plot_report(report: SizeReport, path: str | Path) -> None:
+    """Write the plot as a PNG, atomically (``cnnlab size --plot``)."""
+    fig = _figure(report)
     atomic.write_with(path, lambda tmp: fig.savefig(tmp, format="png"))
-    plt.close(fig)

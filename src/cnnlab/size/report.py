@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cnnlab.display import Picture
 
 COLUMNS = [  # (key, header, kind)
     ("name", "layer", "str"),
@@ -24,8 +28,25 @@ CONV_TYPES = ("conv", "conv (partial)")
 FC_TYPES = ("fully connected",)
 
 
-@dataclass
+@dataclass(repr=False)
 class SizeReport:
+    """Per-layer rows (``layers``), ``totals`` and the lecture's ``rules_of_thumb`` of one model.
+
+    In a notebook it shows itself as a table (``_repr_html_``); ``print(report)`` gives the
+    same table as text (``to_table``), ``report.plot()`` the bar chart of ``cnnlab size --plot``.
+
+    >>> from cnnlab.models import create
+    >>> from cnnlab.size import analyze
+    >>> report = analyze(create("lenet5"), (1, 28, 28), count_bias=False)
+    >>> report
+    <SizeReport LeNet5, input 1×28×28: 7 layers, 61,470 weights, 8,094 units, 422,824 connections, 0.42 M MACs>
+    >>> print(report)                                        # doctest: +ELLIPSIS
+    LeNet5, input 1×28×28, memory at batch 1, biases not counted
+    ...
+    >>> "<table" in report._repr_html_()
+    True
+    """
+
     model: str
     input_shape: tuple[int, ...]  # (C, H, W), per example
     batch: int  # batch size of the memory figures
@@ -54,6 +75,64 @@ class SizeReport:
         raise KeyError(f"no layer {name!r}; layers: {', '.join(r['name'] for r in self.layers)}")
 
     # -- formats ----------------------------------------------------------------------
+    def __str__(self) -> str:
+        return self.to_table()
+
+    def __repr__(self) -> str:
+        t = self.totals
+        return (
+            f"<SizeReport {self.model}, input {'×'.join(map(str, self.input_shape))}: {len(self.layers)} layers, "
+            f"{t['weights']:,} weights, {t['units']:,} units, {t['connections']:,} connections, "
+            f"{t['macs'] / 1e6:,.2f} M MACs>"
+        )
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+    def to_html(self) -> str:
+        """The table as HTML: the lecture's columns, a bold totals row, the rules of thumb below.
+
+        Styled inline (a notebook viewer may drop ``<style>`` blocks): numbers right-aligned
+        with thousands separators in tabular figures; ``<thead>``/``<tfoot>``/``<strong>`` keep
+        it readable where inline styles are dropped too.
+        """
+        headers, rows = self._cells(human=True)
+        numeric = [kind not in ("str", "shape") for _, _, kind in COLUMNS]
+        pad = "padding:2px 10px;"
+
+        def cell(tag: str, text: str, right: bool, extra: str = "", bold: bool = False) -> str:
+            align = ' align="right"' if right else ""
+            style = f"{pad}text-align:{'right' if right else 'left'};{extra}{'font-weight:bold;' if bold else ''}"
+            inner = f"<strong>{html.escape(text)}</strong>" if bold and text else html.escape(text)
+            return f'<{tag}{align} style="{style}">{inner}</{tag}>'
+
+        line = "border-bottom:1px solid #888;"
+        head = "".join(cell("th", h, n, line) for h, n in zip(headers, numeric))
+        body = "\n".join("<tr>" + "".join(cell("td", c, n) for c, n in zip(r, numeric)) + "</tr>" for r in rows[:-1])
+        top = "border-top:1px solid #888;"
+        total = "".join(cell("td", c, n, top, bold=True) for c, n in zip(rows[-1], numeric))
+        caption = (
+            f"{self.model}, input {'×'.join(map(str, self.input_shape))}, memory at batch {self.batch}"
+            f"{'' if self.count_bias else ', biases not counted'}"
+        )
+        summary = "".join(f"<li>{html.escape(line)}</li>" for line in self._summary().splitlines())
+        # a deep net's table (ResNet-152: 150+ rows) scrolls inside the cell instead of filling the page
+        scroll = ' style="max-height:640px;overflow:auto"' if len(rows) > 40 else ""
+        return (
+            f'<div class="cnnlab-size"{scroll}>'
+            f'<table style="border-collapse:collapse;font-variant-numeric:tabular-nums;font-size:13px">'
+            f'<caption style="text-align:left;font-weight:bold;padding:4px 0">{html.escape(caption)}</caption>'
+            f"<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n<tfoot><tr>{total}</tr></tfoot></table>"
+            f'<ul style="font-size:13px;margin:6px 0 0 0">{summary}</ul></div>'
+        )
+
+    def plot(self) -> Picture:
+        """Units, connections and weights per layer as bars on a log scale (``cnnlab size
+        --plot``'s figure; needs matplotlib, the ``plot`` extra)."""
+        from cnnlab.size.plot import report_figure
+
+        return report_figure(self)
+
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
 

@@ -11,6 +11,14 @@ Three things are watched at once:
 
 Meta tensors have shapes and no data, so analysing ResNet-152 costs no arithmetic. A model
 whose forward needs real values (data-dependent control flow) is traced on the CPU instead.
+
+What it costs is Python per op (issue 19): torch's meta kernels are largely Python (48% of a
+ResNet-152 analysis's own time under cProfile, batch norm's decomposition the largest part:
+benchmarks/results/size_speed_profile_before.json), so ``MetaOps`` runs each op once per input
+signature, or not at all where ``meta_shapes`` writes its outputs out; one
+``functional_call`` covers both passes. The time then grows with the number of ops
+(benchmarks/size_speed.py); the numbers are those of the plain tracer, field for field
+(tests/size/test_reference.py).
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from torch.utils._pytree import tree_flatten
 
 import cnnlab.size.rules as rules
 from cnnlab.nn.meta import stand_in_input, stand_in_state
+from cnnlab.size.meta_ops import MetaOps
 
 
 @dataclass
@@ -49,14 +58,57 @@ def _storage_key(t: Tensor) -> int:
     return t.untyped_storage()._cdata
 
 
+def _first_tensor(obj) -> Tensor | None:
+    """The first tensor in ``obj`` in ``tree_flatten`` order (module inputs and outputs)."""
+    if isinstance(obj, Tensor):
+        return obj
+    if type(obj) in (tuple, list):
+        for x in obj:
+            if isinstance(x, Tensor):
+                return x
+            if x is not None and not isinstance(x, (int, float, str)):
+                t = _first_tensor(x)
+                if t is not None:
+                    return t
+        return None
+    return next((t for t in tree_flatten(obj)[0] if isinstance(t, Tensor)), None)
+
+
+def _op_tensors(args: tuple, kwargs: dict) -> list[Tensor]:
+    """The tensors among an aten op's arguments (a Tensor, or a Tensor[] of them), in order."""
+    out = []
+    for a in (*args, *kwargs.values()) if kwargs else args:
+        if isinstance(a, Tensor):
+            out.append(a)
+        elif isinstance(a, (list, tuple)):  # Tensor[] or Tensor?[] (int[] has none)
+            out.extend(t for t in a if isinstance(t, Tensor))
+    return out
+
+
+def _out_tensors(out) -> list[Tensor]:
+    if isinstance(out, Tensor):
+        return [out]
+    return [t for t in tree_flatten(out)[0] if isinstance(t, Tensor)]
+
+
+_SKIPPED = ("detach", "alias", "lift_fresh")  # ops that are no work and belong to no layer
+
+
 class _Tracer(TorchDispatchMode):
-    def __init__(self, model: nn.Module, params: dict[int, str], batch: int) -> None:
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        return False  # nothing here is compiled: skip torch's per-call dynamo guard (~15 µs an op)
+
+    def __init__(
+        self, model: nn.Module, params: dict[int, str], batch: int, meta: bool = True, track_live: bool = True
+    ) -> None:
         super().__init__()
         self.params = params  # id(tensor) -> parameter name
         self.batch = batch
         self.rows: list[Row] = []
-        self.stack: list[tuple[str, nn.Module, Row | None]] = []  # (name, module, row it opened)
-        self.names = {m: n for n, m in model.named_modules()}
+        self.stack: list[tuple[str, Row | None]] = []  # per module being called: (its name, the row it opened)
+        self.layer: Row | None = None  # the open layer row (at most one: the outermost layer wins)
+        self.modules = {m: (n or "(model)", rules.layer_type(m)) for n, m in model.named_modules()}
         self.calls: dict[str, int] = {}
         self.pending_ops: list[str] = []  # ops before the first row
         self.pending_params: dict[str, int] = {}
@@ -64,29 +116,36 @@ class _Tracer(TorchDispatchMode):
         self.live = 0
         self.peak = 0
         self.refs: dict[int, list] = {}  # storage key -> [bytes, live tensor count]
+        self.watch: dict[int, tuple[weakref.ref, int]] = {}  # id(weak reference) -> (it, storage key)
         self.derived: dict[int, dict[str, int]] = {}  # id(tensor computed from weights alone) -> those weights
         self.keep: list[Tensor] = []  # keeps those tensors alive, so their ids stay unique
+        self.ops = MetaOps() if meta else None  # on real tensors every op must run
+        self.op_names: dict = {}  # aten overload -> (op name, rules.op_type)
+        self.dispatched = 0  # aten ops seen
+        self.track_live = track_live  # follow live activation storages (the inference peak)
 
     # -- module stack -----------------------------------------------------------------
     def push(self, module: nn.Module, inputs) -> None:
-        name = self.names.get(module, type(module).__name__) or "(model)"
+        info = self.modules.get(module)
+        name, kind = info if info is not None else (type(module).__name__, rules.layer_type(module))
         self.calls[name] = self.calls.get(name, 0) + 1
-        kind = rules.layer_type(module)
         row = None
-        if kind is not None and not any(r is not None for _, _, r in self.stack):  # outermost layer module wins
+        if kind is not None and self.layer is None:  # outermost layer module wins
             label = name if self.calls[name] == 1 else f"{name} (call {self.calls[name]})"
-            x = next((t for t in tree_flatten(inputs)[0] if isinstance(t, Tensor)), None)
+            x = _first_tensor(inputs)
             row = Row(label, kind, module, in_shape=per_example(tuple(x.shape), self.batch) if x is not None else ())
             self._open(row)
-        self.stack.append((name, module, row))
+            self.layer = row
+        self.stack.append((name, row))
 
     def pop(self, output) -> None:
-        name, module, row = self.stack.pop()
+        _, row = self.stack.pop()
         if row is not None:
-            y = next((t for t in tree_flatten(output)[0] if isinstance(t, Tensor)), None)
+            y = _first_tensor(output)
             if y is not None:
                 row.out_shape = per_example(tuple(y.shape), self.batch)
             row.live_bytes = self.live
+            self.layer = None
 
     def _open(self, row: Row) -> None:
         if not self.rows:
@@ -95,44 +154,68 @@ class _Tracer(TorchDispatchMode):
         self.rows.append(row)
 
     def current_layer(self) -> Row | None:
-        for _, _, row in reversed(self.stack):
-            if row is not None:
-                return row
-        return None
+        return self.layer
 
     # -- ops --------------------------------------------------------------------------
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        out = func(*args, **kwargs)
-        op = func.__name__.split(".")[0]
-        inputs = [t for t in tree_flatten((args, kwargs))[0] if isinstance(t, Tensor)]
-        weights = [self.weight_of(t) for t in inputs]  # the parameters each input is (a view of)
-        used = {name: numel for names in weights if names for name, numel in names.items()}
-        activations = [t for t, names in zip(inputs, weights) if not names]
-        kind = rules.op_type(op)
+        self.dispatched += 1
+        out, fresh = self.ops.run(func, args, kwargs) if self.ops is not None else (func(*args, **kwargs), None)
+        names = self.op_names.get(func)
+        if names is None:
+            op = func.__name__.split(".")[0]
+            names = self.op_names[func] = (op, rules.op_type(op))
+        op, kind = names
+        inputs = _op_tensors(args, kwargs)
+        params, derived = self.params, self.derived
+        used: dict[str, int] = {}
+        activations = []
+        for t in inputs:  # the parameters each input is (a view of)
+            name = params.get(id(t))
+            if name is not None:
+                used[name] = t.numel()
+                continue
+            names_of = derived.get(id(t))
+            if names_of:
+                used.update(names_of)
+            else:
+                activations.append(t)
         if kind is None and used and not activations:
             # an op on weights alone (F.linear's transpose, a view, a cast): the weights belong
             # to the op that uses its result, so carry them to that op
-            for t in tree_flatten(out)[0]:
-                if isinstance(t, Tensor):
-                    self.derived[id(t)] = used
-                    self.keep.append(t)
+            for t in _out_tensors(out):
+                self.derived[id(t)] = used
+                self.keep.append(t)
             return out
-        if op in ("detach", "alias", "lift_fresh"):
+        if op in _SKIPPED:
             return out
-        layer = self.current_layer()
+        layer = self.layer
         if layer is None and kind is not None:  # a functional layer op: a row of its own
             layer = self._functional_row(op, kind, args, activations)
         target = layer if layer is not None else (self.rows[-1] if self.rows else None)
-        if target is not None and layer is not None:
-            target.macs += rules.op_macs(op, args, out) if kind else 0
-            first = next((t for t in tree_flatten(out)[0] if isinstance(t, Tensor)), None)
-            if layer.module is None and first is not None and kind is not None:
-                layer.out_shape = per_example(tuple(first.shape), self.batch)
+        if layer is not None and kind is not None:
+            layer.macs += rules.op_macs(op, args, out)
+            if layer.module is None:
+                first = _first_tensor(out)
+                if first is not None:
+                    layer.out_shape = per_example(tuple(first.shape), self.batch)
         if target is None:
             self.pending_ops.append(op)
         else:
             target.ops.append(op)
+        if used:
+            self._use(target, used, kind)
+        if not self.track_live:
+            return out
+        if fresh is None:
+            self._track_outputs(out, args)
+        else:
+            self._track_fresh(fresh)
+        if layer is not None and self.live > layer.live_bytes:
+            layer.live_bytes = self.live
+        return out
+
+    def _use(self, target: Row | None, used: dict[str, int], kind: str | None) -> None:
         for name, numel in used.items():
             bucket = target.params if target is not None else self.pending_params
             if name in self.seen_params:
@@ -143,10 +226,6 @@ class _Tracer(TorchDispatchMode):
                 bucket[name] = numel
             if target is not None and target.module is None and name.endswith("bias") and kind is None:
                 target.has_bias = True  # a bias added by its own op (mm, then add)
-        self._track_outputs(out, args)
-        if target is not None and layer is not None:
-            target.live_bytes = max(target.live_bytes, self.live)
-        return out
 
     def weight_of(self, t: Tensor) -> dict[str, int] | None:
         name = self.params.get(id(t))
@@ -172,10 +251,20 @@ class _Tracer(TorchDispatchMode):
         self._open(row)
         return row
 
+    def _track_fresh(self, fresh: list[tuple[Tensor, int]]) -> None:
+        """Outputs on storages of their own, just made (``MetaOps``): each is a new allocation."""
+        for t, nbytes in fresh:
+            key = _storage_key(t)
+            self.refs[key] = [nbytes, 1]
+            self.live += nbytes
+            if self.live > self.peak:
+                self.peak = self.live
+            self._watch(t, key)
+
     def _track_outputs(self, out, args) -> None:
-        inputs = {_storage_key(t) for t in tree_flatten(args)[0] if isinstance(t, Tensor) and t.layout == torch.strided}
-        for t in tree_flatten(out)[0]:
-            if not isinstance(t, Tensor) or t.layout != torch.strided or id(t) in self.params:
+        inputs = {_storage_key(t) for t in _op_tensors(args, {}) if t.layout == torch.strided}
+        for t in _out_tensors(out):
+            if t.layout != torch.strided or id(t) in self.params:
                 continue
             key = _storage_key(t)
             entry = self.refs.get(key)
@@ -186,7 +275,15 @@ class _Tracer(TorchDispatchMode):
                 self.live += entry[0]
                 self.peak = max(self.peak, self.live)
             entry[1] += 1
-            weakref.finalize(t, self._release, key)
+            self._watch(t, key)
+
+    def _watch(self, t: Tensor, key: int) -> None:
+        ref = weakref.ref(t, self._dead)
+        self.watch[id(ref)] = (ref, key)
+
+    def _dead(self, ref: weakref.ref) -> None:
+        _, key = self.watch.pop(id(ref))
+        self._release(key)
 
     def _release(self, key: int) -> None:
         entry = self.refs.get(key)
@@ -203,9 +300,19 @@ def trace(
 ) -> tuple[list[Row], int, int]:
     """(rows, inference peak activation bytes, training saved-activation bytes), over ``batch``."""
     was_training = model.training
+    state, ids = stand_in_state(model, device)  # shared: the inference pass changes no buffer
+
+    def passes() -> tuple[list[Row], int]:
+        rows, peak = _pass(model, ids, input_shape, batch, device)
+        _training_pass(model, ids, state, input_shape, max(batch, 2), device, rows)
+        return rows, peak
+
     try:
-        rows, peak = _pass(model, input_shape, batch, device, training=False)
-        _training_pass(model, input_shape, max(batch, 2), device, rows)
+        # one functional_call around both passes: swapping the stand-ins in costs as much as a
+        # ResNet-18 pass
+        rows, peak = torch.func.functional_call(
+            _Passes(model, passes), {f"model.{k}": v for k, v in state.items()}, (), strict=False
+        )
         if batch < 2:  # batch norm cannot train on one example; activations scale with the batch
             for r in rows:
                 r.saved_bytes = r.saved_bytes * batch // 2
@@ -214,36 +321,56 @@ def trace(
         model.train(was_training)
 
 
-def _run(model: nn.Module, state: dict[str, Tensor], x: Tensor, tracer: _Tracer):
+class _Passes(nn.Module):
+    """Runs ``passes()`` as its forward, with ``model`` (the user's, not changed) as a submodule
+    so that ``functional_call`` swaps the stand-in tensors in for both passes at once."""
+
+    def __init__(self, model: nn.Module, passes) -> None:
+        super().__init__()
+        self.model = model
+        self.passes = passes
+
+    def forward(self):
+        return self.passes()
+
+
+def _run(model: nn.Module, x: Tensor, tracer: _Tracer):
     handles = [
         nn.modules.module.register_module_forward_pre_hook(lambda m, inp: tracer.push(m, inp)),
         nn.modules.module.register_module_forward_hook(lambda m, inp, out: tracer.pop(out)),
     ]
     try:
         with tracer:
-            return torch.func.functional_call(model, state, (x,), strict=False)
+            return model(x)
     finally:
         for h in handles:
             h.remove()
 
 
-def _pass(model: nn.Module, input_shape, batch: int, device: str, training: bool) -> tuple[list[Row], int]:
-    model.train(training)
-    state, ids = stand_in_state(model, device)
-    tracer = _Tracer(model, ids, batch)
+def _pass(model: nn.Module, ids: dict[int, str], input_shape, batch: int, device: str) -> tuple[list[Row], int]:
+    """The inference pass: the rows, and the peak of live activation bytes."""
+    model.train(False)
+    tracer = _Tracer(model, ids, batch, meta=device == "meta")
     x = stand_in_input(model, input_shape, batch, device)
     tracer.live = tracer.peak = x.untyped_storage().nbytes()  # the input batch is live throughout
     with torch.no_grad():
-        out = _run(model, state, x, tracer)
+        out = _run(model, x, tracer)
     del out
     return tracer.rows, tracer.peak
 
 
-def _training_pass(model: nn.Module, input_shape, batch: int, device: str, rows: list[Row]) -> int:
+def _training_pass(
+    model: nn.Module,
+    ids: dict[int, str],
+    state: dict[str, Tensor],
+    input_shape,
+    batch: int,
+    device: str,
+    rows: list[Row],
+) -> int:
     """Attribute autograd's saved tensors to the rows found by the inference pass."""
     model.train(True)
-    state, ids = stand_in_state(model, device)
-    tracer = _Tracer(model, ids, batch)
+    tracer = _Tracer(model, ids, batch, meta=device == "meta", track_live=False)
     param_keys = {_storage_key(t) for t in state.values()}
     seen: set[int] = set()
 
@@ -252,14 +379,14 @@ def _training_pass(model: nn.Module, input_shape, batch: int, device: str, rows:
             key = _storage_key(t)
             if key not in seen and key not in param_keys:
                 seen.add(key)
-                target = tracer.current_layer() or (tracer.rows[-1] if tracer.rows else None)
+                target = tracer.layer or (tracer.rows[-1] if tracer.rows else None)
                 if target is not None:
                     target.saved_bytes += t.untyped_storage().nbytes()
         return t
 
     x = stand_in_input(model, input_shape, batch, device)
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        out = _run(model, state, x, tracer)
+        out = _run(model, x, tracer)
     del out
     by_name = {r.name: r for r in tracer.rows}
     for r in rows:  # the same layers in both passes (dropout/batch-norm mode does not change them)

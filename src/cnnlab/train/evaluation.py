@@ -41,17 +41,29 @@ def full_evaluation(model: nn.Module, data, cfg: TrainConfig) -> dict[str, Any]:
 
 
 def plot_confusion(confusion: list[list[int]], classes: tuple[str, ...], path: Path, title: str) -> None:
-    require("matplotlib", "plot", "the confusion-matrix PNG")
-    import matplotlib
+    """Write :func:`confusion_figure` as a PNG, atomically."""
+    fig = _confusion_figure(confusion, classes, title)
+    atomic.write_with(path, lambda tmp: fig.savefig(tmp, format="png"))
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+
+def confusion_figure(confusion: list[list[int]], classes: tuple[str, ...], title: str = ""):
+    """The confusion matrix (rows: true class, columns: predicted; counts written in the
+    cells of up to 15 classes) as a :class:`~cnnlab.display.Picture`."""
+    from cnnlab.display import Picture
+
+    return Picture.from_figure(_confusion_figure(confusion, classes, title), title)
+
+
+def _confusion_figure(confusion: list[list[int]], classes: tuple[str, ...], title: str):
+    require("matplotlib", "plot", "the confusion-matrix PNG")
     import numpy as np
+    from matplotlib.figure import Figure  # no pyplot: a notebook's own backend is left alone
 
     m = np.array(confusion, dtype=float)
     rates = m / np.maximum(m.sum(1, keepdims=True), 1)
     k = len(classes)
-    fig, ax = plt.subplots(figsize=(min(4 + 0.45 * k, 14), min(3.5 + 0.45 * k, 13)), dpi=110)
+    fig = Figure(figsize=(min(4 + 0.45 * k, 14), min(3.5 + 0.45 * k, 13)), dpi=110)
+    ax = fig.subplots()
     im = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
     if k <= 30:
         ax.set_xticks(range(k), classes, rotation=45, ha="right", fontsize=8)
@@ -74,8 +86,7 @@ def plot_confusion(confusion: list[list[int]], classes: tuple[str, ...], path: P
     ax.set_title(title, fontsize=10)
     fig.colorbar(im, ax=ax, fraction=0.046, label="fraction of the true class")
     fig.tight_layout()
-    atomic.write_with(path, lambda tmp: fig.savefig(tmp, format="png"))
-    plt.close(fig)
+    return fig
 
 
 def evaluate_run(

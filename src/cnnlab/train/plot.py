@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnlab import atomic
+from cnnlab.display import Picture
 from cnnlab.extras import require
 
 
@@ -16,17 +17,35 @@ def plot_curves(
     label_smoothing: float = 0.0,
     reference: tuple[float, str] | None = None,
 ) -> None:
-    """Two panels: training loss (per sync window) with train/test loss per epoch; test accuracy.
+    """Write the curves (:func:`curves_figure`) as a PNG, atomically."""
+    fig = _figure(metrics, title, label_smoothing, reference)
+    atomic.write_with(path, lambda tmp: fig.savefig(tmp, format="png"))
+
+
+def curves_figure(
+    metrics: list[dict[str, Any]],
+    title: str = "",
+    label_smoothing: float = 0.0,
+    reference: tuple[float, str] | None = None,
+) -> Picture:
+    """Two panels: training loss (per sync window) with train/test loss per epoch; test accuracy,
+    as a picture that shows itself in a notebook (``.save(path)`` writes the PNG).
 
     ``reference`` = (accuracy in [0, 1], label) draws a dashed line, e.g. the lecture's 98.9%.
+
+    >>> rows = [{"epoch": e, "train_loss": 1 / e, "test_loss": 1.2 / e, "test_accuracy": 0.9 + e / 100} for e in (1, 2, 3)]
+    >>> curves_figure(rows, "a made-up run", reference=(0.989, "lecture: 98.9%"))   # doctest: +ELLIPSIS
+    <Picture 1100×440: a made-up run>
     """
+    return Picture.from_figure(_figure(metrics, title, label_smoothing, reference), title)
+
+
+def _figure(metrics, title: str, label_smoothing: float, reference):
     require("matplotlib", "plot", "curves.png")
-    import matplotlib
+    from matplotlib.figure import Figure  # no pyplot: a notebook's own backend is left alone
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4), dpi=110)
+    fig = Figure(figsize=(10, 4), dpi=110)
+    ax_loss, ax_acc = fig.subplots(1, 2)
     # the within-epoch loss trace, spread evenly over each epoch
     xs, ys = [], []
     for row in metrics:
@@ -69,5 +88,4 @@ def plot_curves(
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    atomic.write_with(path, lambda tmp: fig.savefig(tmp, format="png"))
-    plt.close(fig)
+    return fig

@@ -9,8 +9,10 @@ under the unit's receptive field at that location can be cropped.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -19,9 +21,18 @@ from cnnlab.errors import CnnlabError
 from cnnlab.viz.layers import capture, check_channel
 from cnnlab.viz.receptive_field import receptive_fields
 
+if TYPE_CHECKING:
+    from cnnlab.display import Picture
+    from cnnlab.viz.render import RenderResult
+
 
 @dataclass(frozen=True)
 class TopExamples:
+    """What :func:`top_examples` finds; in a notebook it shows the images, the receptive
+    field of the maximum outlined and each image's activation under it, and below the patch
+    under that field. ``picture()`` is that view, ``figure()`` the matplotlib figure of
+    ``cnnlab viz examples``."""
+
     layer: str
     channel: int
     indices: list[int]  # dataset indices, strongest first
@@ -29,6 +40,60 @@ class TopExamples:
     locations: list[tuple[int, ...]] | None  # (y, x) of the maximum, for conv units
     boxes: list[tuple[tuple[int, int], ...]] | None  # receptive-field box at that location, clipped to the image
     fields: list[tuple[tuple[int, int], ...]] | None = None  # the same boxes unclipped (may run past the border)
+    # the images as the model saw them, (C, H, W) in [0, 1], for pictures (None: not kept)
+    images: list[torch.Tensor] | None = field(default=None, repr=False, compare=False)
+
+    def picture(self, title: str | None = None) -> Picture:
+        """The examples (Pillow only): each labelled with its index and activation, the field
+        outlined; a second row with the patch under it, enlarged."""
+        from cnnlab.display import Picture, compose, to_rgb
+        from cnnlab.viz.figures import padded_patch
+
+        full = self._full()
+        tiles = [to_rgb(img, signed=False, peak=1.0) for img in full]
+        labels = [f"#{i}\n{v:.3g}" for i, v in zip(self.indices, self.values)]
+        boxes: list = list(self.fields) if self.fields else [None] * len(tiles)
+        if self.fields:
+            h, w = tiles[0].shape[:2]
+            for img, box in zip(full, self.fields):
+                patch = padded_patch(img, (box[0], box[1]))  # ((y0, y1), (x0, x1))
+                k = max(1, min(h // patch.shape[0], w // patch.shape[1]))
+                tiles.append(to_rgb(np.kron(patch, np.ones((k, k, 1))), signed=False, peak=1.0))
+                labels.append("field")
+                boxes.append(None)
+        if title is None:
+            title = f"{self.layer} channel {self.channel}: top {len(self.indices)} (activation)"
+        return Picture(compose(tiles, labels, title, cols=len(self.indices), boxes=boxes), title)
+
+    def figure(self, title: str = "") -> Picture:
+        """The matplotlib figure ``cnnlab viz examples`` writes (needs the ``plot`` extra)."""
+        from cnnlab.viz.figures import examples_figure, picture
+
+        self._full()  # fails clearly when the images were not kept
+        shown = {i: img * 255 for i, img in zip(self.indices, self.images or [])}
+        return picture(examples_figure(shown, self, title), title)
+
+    def beside(self, result: RenderResult, title: str = "") -> Picture:
+        """Distill's comparison for this unit ("Baseball—or stripes?"): the top dataset
+        examples (3×3, fields outlined) beside ``result``, the image optimized from noise to
+        excite the same unit (needs the ``plot`` extra)."""
+        from cnnlab.viz.figures import pair_figure, picture
+
+        self._full()
+        shown = {i: img * 255 for i, img in zip(self.indices, self.images or [])}
+        return picture(pair_figure(shown, self, result, title), title or f"{self.layer} channel {self.channel}")
+
+    def _full(self) -> list[np.ndarray]:
+        from cnnlab.viz.images import chw_to_hwc
+
+        if self.images is None:
+            raise CnnlabError(
+                "these examples kept no images; find them with top_examples(model, data, ...) to show them"
+            )
+        return [chw_to_hwc(img.float().cpu().numpy()) for img in self.images]
+
+    def _repr_png_(self) -> bytes:
+        return self.picture().png()
 
 
 @torch.no_grad()
@@ -42,7 +107,18 @@ def top_examples(
     batch_size: int = 500,
 ) -> TopExamples:
     """The k dataset examples with the largest activation of ``layer``'s ``channel`` (at
-    ``position``, or anywhere in the map)."""
+    ``position``, or anywhere in the map). The result shows the images in a notebook, the
+    receptive field of each maximum outlined.
+
+    >>> from cnnlab.data import ImageTensors
+    >>> from cnnlab.models import create
+    >>> g = torch.Generator().manual_seed(0)
+    >>> data = ImageTensors(torch.randint(0, 256, (20, 1, 28, 28), dtype=torch.uint8, generator=g),
+    ...                     torch.zeros(20, dtype=torch.long), (0.5,), (0.25,), tuple("0123456789"))
+    >>> top = top_examples(create("lenet5"), data, "C3", 0, k=3)
+    >>> len(top.indices), top.values == sorted(top.values, reverse=True), top.fields[0][0][1] - top.fields[0][0][0]
+    (3, True, 14)
+    """
     return top_examples_many(model, data, layer, [channel], k, position, batch_size)[0]
 
 
@@ -100,7 +176,9 @@ def top_examples_many(
         locations = [tuple(map(int, loc)) for loc in best_loc[j]] if spatial else None
         boxes = [field.box(loc, data.shape[1:]) for loc in locations] if locations and field else None
         fields = [unclipped_box(field, loc) for loc in locations] if locations else None
-        out.append(TopExamples(layer, c, best_i[j].tolist(), best_v[j].tolist(), locations, boxes, fields))
+        indices = best_i[j].tolist()
+        kept = [data.pixels(i).cpu() for i in indices] if hasattr(data, "pixels") else None  # as the model saw them
+        out.append(TopExamples(layer, c, indices, best_v[j].tolist(), locations, boxes, fields, kept))
     return out
 
 

@@ -15,12 +15,15 @@
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from cnnlab import atomic
+from cnnlab.display import Picture
+from cnnlab.extras import require
 from cnnlab.viz.images import DIVERGING, chw_to_hwc
 
 if TYPE_CHECKING:
@@ -34,19 +37,23 @@ BOX = "#ff3b30"  # receptive-field outline
 SEPARATOR = "#3a3a3a"  # between weight maps
 
 
-def pyplot():
-    import matplotlib
+def new_figure(**kwargs) -> Figure:
+    """A matplotlib figure made without pyplot: nothing global changes (a notebook keeps its
+    own backend and shows only what it is given), and it is freed with its last reference."""
+    require("matplotlib", "plot", "this figure")
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(**kwargs)
 
 
 def save(fig: Figure, path: str | Path) -> None:
-    """Write ``fig`` as a PNG, atomically, and free it."""
+    """Write ``fig`` as a PNG, atomically."""
     atomic.write_with(path, lambda tmp: fig.savefig(tmp, format="png"))
-    pyplot().close(fig)
+
+
+def picture(fig: Figure, caption: str = "") -> Picture:
+    """``fig`` as a :class:`~cnnlab.display.Picture`: shown inline, ``.save(path)``."""
+    return Picture.from_figure(fig, caption)
 
 
 def outside_pattern(h: int, w: int, check: int = 2) -> np.ndarray:
@@ -77,12 +84,10 @@ def _show(ax, img: np.ndarray) -> None:
 
 def snapshots_figure(result: RenderResult, title: str = "", row_labels: list[str] | None = None) -> Figure:
     """A row per image of the batch, a column per snapshot step, each column titled with its step."""
-    plt = pyplot()
     steps = sorted(result.snapshots)
     rows = result.final.shape[0]
-    fig, axes = plt.subplots(
-        rows, len(steps), figsize=(1.45 * len(steps) + (0.5 if row_labels else 0), 1.45 * rows + 0.55), squeeze=False
-    )
+    fig = new_figure(figsize=(1.45 * len(steps) + (0.5 if row_labels else 0), 1.45 * rows + 0.55))
+    axes = fig.subplots(rows, len(steps), squeeze=False)
     for b in range(rows):
         for j, s in enumerate(steps):
             ax = axes[b, j]
@@ -116,10 +121,10 @@ def _outline(ax, box, shape) -> None:
 def examples_figure(images_u8, top: TopExamples, title: str = "") -> Figure:
     """The top examples (a row), each with its activation and the receptive field of the maximum
     outlined; below, the patch under that field, enlarged."""
-    plt = pyplot()
     full, patches = _example_tiles(images_u8, top)
     rows = 2 if patches else 1
-    fig, axes = plt.subplots(rows, len(full), figsize=(1.15 * len(full), 1.3 * rows + 0.45), squeeze=False)
+    fig = new_figure(figsize=(1.15 * len(full), 1.3 * rows + 0.45))
+    axes = fig.subplots(rows, len(full), squeeze=False)
     for j, img in enumerate(full):
         ax = axes[0, j]
         _show(ax, img)
@@ -139,9 +144,8 @@ def examples_figure(images_u8, top: TopExamples, title: str = "") -> Figure:
 def pair_figure(images_u8, top: TopExamples, result: RenderResult, title: str = "") -> Figure:
     """Distill's pair for one unit: its top-9 dataset examples (3×3, fields outlined) beside the
     image optimized from noise to excite it."""
-    plt = pyplot()
     full, _ = _example_tiles(images_u8, top)
-    fig = plt.figure(figsize=(6.0, 3.3))
+    fig = new_figure(figsize=(6.0, 3.3))
     grid = fig.add_gridspec(3, 7, wspace=0.08, hspace=0.08, left=0.02, right=0.98, top=0.84, bottom=0.03)
     for j, img in enumerate(full[:9]):
         ax = fig.add_subplot(grid[j // 3, j % 3])
@@ -179,7 +183,8 @@ def weights_figure(units: np.ndarray, title: str = "", unit_cols: int | None = N
     """Signed weights: ``units`` (U, M, H, W) is U units each drawn as a block of M maps of H×W
     (a conv filter: M input channels; a fully connected unit: its input's layout), on the
     diverging map, one scale for all (± the largest |weight|), with a colour bar."""
-    plt = pyplot()
+    fig = new_figure()
+    from matplotlib import colormaps
     from matplotlib.colors import Normalize
 
     u, m, h, w = units.shape
@@ -191,11 +196,15 @@ def weights_figure(units: np.ndarray, title: str = "", unit_cols: int | None = N
     picture = tile_maps(np.stack(blocks), cols, pad=gap)
     peak = float(np.nanmax(np.abs(units))) or 1.0
     norm = Normalize(-peak, peak)
-    cmap = plt.get_cmap(DIVERGING).with_extremes(bad=SEPARATOR)  # gaps: dark, never mistaken for a weight
+    cmap = colormaps[DIVERGING].with_extremes(bad=SEPARATOR)  # gaps: dark, never mistaken for a weight
     inch = 0.16 if picture.shape[1] < 60 else 0.045  # per weight: small layers drawn big
     width = min(14.0, max(4.0, picture.shape[1] * inch + 1.4))
-    height = min(14.0, max(2.0, (width - 1.4) * picture.shape[0] / picture.shape[1] + 0.9))
-    fig, ax = plt.subplots(figsize=(width, height))
+    chars = max(20, int((width - 0.3) / 0.068))  # title characters per line (~0.068 in each at 9 pt)
+    heading = "\n".join(textwrap.fill(line, chars) for line in title.splitlines())
+    lines = heading.count("\n") + 1 if title else 0
+    height = min(14.0, max(2.0, (width - 1.4) * picture.shape[0] / picture.shape[1] + 0.55 + 0.17 * lines))
+    fig.set_size_inches(width, height)
+    ax = fig.subplots()
     shown = ax.imshow(np.ma.masked_invalid(picture), cmap=cmap, norm=norm, interpolation="nearest")
     ax.set_xticks([])
     ax.set_yticks([])
@@ -204,19 +213,19 @@ def weights_figure(units: np.ndarray, title: str = "", unit_cols: int | None = N
     bar = fig.colorbar(shown, ax=ax, fraction=0.035, pad=0.02, shrink=min(1.0, 2.5 / height + 0.3))
     bar.set_label("weight (0 = white)", fontsize=8)
     bar.ax.tick_params(labelsize=7)
-    if title:
-        ax.set_title(title, fontsize=9)
+    if title:  # wrapped to the figure's width: a long caption must not run off both sides
+        ax.set_title(heading, fontsize=9)
     fig.tight_layout(pad=0.4)
     return fig
 
 
 def colour_filters_figure(filters: np.ndarray, title: str = "") -> Figure:
     """(O, 3, k, k) colour filters, each min-max scaled, as in the AlexNet paper's figure."""
-    plt = pyplot()
     o = filters.shape[0]
     cols = math.ceil(math.sqrt(o))
     rows = math.ceil(o / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.6 + 0.4, rows * 0.6 + 0.6), squeeze=False)
+    fig = new_figure(figsize=(cols * 0.6 + 0.4, rows * 0.6 + 0.6))
+    axes = fig.subplots(rows, cols, squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < o:

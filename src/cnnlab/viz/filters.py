@@ -21,11 +21,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from cnnlab.display import Picture
 from cnnlab.errors import CnnlabError
 from cnnlab.models.lenet1998 import PartialConv2d
 from cnnlab.nn import LocallyConnected2d
 from cnnlab.viz import images
-from cnnlab.viz.figures import colour_filters_figure, near_square, save, tile_maps, weights_figure
+from cnnlab.viz.figures import colour_filters_figure, near_square, picture, save, tile_maps, weights_figure
 from cnnlab.viz.layers import get_layer
 
 WEIGHT_LAYERS = (nn.Conv2d, nn.Linear, LocallyConnected2d)
@@ -145,14 +146,32 @@ def filter_tiles(
     ], caption
 
 
+def _filter_figure(model: nn.Module, input_shape: tuple[int, ...], layer: str | None, title: str):
+    name = layer or first_weight_layer(model)
+    units, caption, colour = filter_weights(model, name, input_shape)
+    heading = f"{title + ': ' if title else ''}layer {name}\n{caption}"
+    fig = colour_filters_figure(units, heading) if colour else weights_figure(units, heading)
+    return fig, f"layer {name}: {caption}"
+
+
+def filter_grid(model: nn.Module, input_shape: tuple[int, ...], layer: str | None = None, title: str = "") -> Picture:
+    """The layer's weights as a picture (default: the first layer with weights): signed
+    weights on the diverging map with a colour bar, colour filters in colour. It shows itself
+    in a notebook; ``.save(path)`` writes the PNG ``cnnlab viz filters`` writes.
+
+    >>> from cnnlab.models import create
+    >>> filter_grid(create("lenet5"), (1, 28, 28))           # doctest: +ELLIPSIS
+    <Picture ...: layer C1: conv filters: 6 filters, 5×5>
+    """
+    fig, caption = _filter_figure(model, input_shape, layer, title)
+    return picture(fig, caption)
+
+
 def save_filter_grid(
     model: nn.Module, path: str | Path, input_shape: tuple[int, ...], layer: str | None = None, title: str = ""
 ) -> str:
     """Write the layer's weights as a PNG (signed weights on the diverging map with a colour bar);
     returns its caption."""
-    name = layer or first_weight_layer(model)
-    units, caption, colour = filter_weights(model, name, input_shape)
-    heading = f"{title + ': ' if title else ''}layer {name}\n{caption}"
-    fig = colour_filters_figure(units, heading) if colour else weights_figure(units, heading)
+    fig, caption = _filter_figure(model, input_shape, layer, title)
     save(fig, path)
-    return f"layer {name}: {caption}"
+    return caption

@@ -14,11 +14,23 @@ from cnnlab.nn.meta import stand_in_input, stand_in_state
 
 
 def layer_names(model: nn.Module) -> list[str]:
-    """Every named submodule, in definition order (the names ``--layer`` accepts)."""
+    """Every named submodule, in definition order (the names ``--layer`` accepts).
+
+    >>> from cnnlab.models import create
+    >>> layer_names(create("lenet5"))
+    ['C1', 'S2', 'C3', 'S4', 'F5', 'F6', 'output']
+    """
     return [name for name, _ in model.named_modules() if name]
 
 
 def get_layer(model: nn.Module, name: str) -> nn.Module:
+    """The submodule called ``name`` (dotted for nested ones: ``layer3.0.conv1``); an unknown
+    name is one line listing the names there are.
+
+    >>> from cnnlab.models import create
+    >>> get_layer(create("lenet5"), "C1")
+    Conv2d(1, 6, kernel_size=(5, 5), stride=(1, 1), padding=(2, 2))
+    """
     modules = dict(model.named_modules())
     if name not in modules or not name:
         names = layer_names(model)
@@ -45,9 +57,13 @@ def capture(model: nn.Module, names: list[str], stop: type[Exception] | None = N
     With ``stop``, that exception is raised as soon as every named layer has run, to end the
     forward pass early (the caller catches it).
 
-    >>> with capture(model, ["C3"]) as acts:      # doctest: +SKIP
-    ...     model(x)
-    >>> acts["C3"].shape                          # doctest: +SKIP
+    >>> import torch
+    >>> from cnnlab.models import create
+    >>> model = create("lenet5")
+    >>> with capture(model, ["C3"]) as acts:
+    ...     logits = model(torch.zeros(2, 1, 28, 28))
+    >>> acts["C3"].shape
+    torch.Size([2, 16, 10, 10])
     """
     acts: dict[str, Tensor] = {}
     handles = []
@@ -69,7 +85,12 @@ def capture(model: nn.Module, names: list[str], stop: type[Exception] | None = N
 
 
 def layer_table(model: nn.Module, input_shape: tuple[int, ...]) -> list[dict]:
-    """Name, type, output shape and parameter count of every layer, from one forward pass on meta tensors."""
+    """Name, type, output shape and parameter count of every layer, from one forward pass on meta tensors.
+
+    >>> from cnnlab.models import create
+    >>> layer_table(create("lenet5"), (1, 28, 28))[0]
+    {'name': 'C1', 'type': 'Conv2d', 'output_shape': [6, 28, 28], 'params': 156}
+    """
     shapes: dict[str, tuple[int, ...]] = {}
 
     def record(module, inputs, output, name: str) -> None:  # must return None: a value would replace the output

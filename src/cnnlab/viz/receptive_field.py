@@ -258,7 +258,13 @@ def receptive_fields(
     model: nn.Module, input_shape: tuple[int, ...], layers: list[str], spatial_only: bool = False
 ) -> dict[str, Field]:
     """The receptive field of units of each named layer, from one traced pass. A layer whose
-    output is not spatial (fully connected) is an error, or left out with ``spatial_only``."""
+    output is not spatial (fully connected) is an error, or left out with ``spatial_only``.
+
+    >>> from cnnlab.models import create
+    >>> fields = receptive_fields(create("lenet5"), (1, 28, 28), ["C1", "C3"])
+    >>> fields["C1"].size, fields["C3"].size, fields["C3"].jump   # C3 units see 14×14 pixels, 2 apart
+    ((5.0, 5.0), (14.0, 14.0), (2.0, 2.0))
+    """
     outputs: dict[str, Tensor] = {}
     handles = [
         get_layer(model, name).register_forward_hook(functools.partial(_keep_output, outputs, name)) for name in layers

@@ -13,6 +13,7 @@ import contextlib
 import math
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -24,6 +25,9 @@ from cnnlab.viz.layers import capture, check_channel, get_layer
 from cnnlab.viz.objectives import OUTPUT, Objective
 from cnnlab.viz.param import make_param
 from cnnlab.viz.transforms import standard
+
+if TYPE_CHECKING:
+    from cnnlab.display import Picture
 
 DEFAULT_SNAPSHOTS = (0, 4, 48, 2048)
 
@@ -55,8 +59,14 @@ class RenderConfig:
             raise CnnlabError(f"batch must be at least 1, got {self.batch}")
 
 
-@dataclass
+@dataclass(repr=False)
 class RenderResult:
+    """What :func:`render` returns; in a notebook it shows its snapshots, a column per step.
+
+    ``picture()`` is that view (Pillow only), ``figure()`` the matplotlib figure that
+    ``cnnlab viz features`` writes; both are :class:`~cnnlab.display.Picture` objects.
+    """
+
     snapshots: dict[int, np.ndarray]  # step -> (B, C, H, W) in [0, 1]
     start_value: float  # objective (batch mean) on the initial image, no transforms
     end_value: float  # objective on the final image, no transforms
@@ -66,6 +76,37 @@ class RenderResult:
     @property
     def final(self) -> np.ndarray:
         return self.snapshots[max(self.snapshots)]
+
+    def __repr__(self) -> str:
+        steps = sorted(self.snapshots)
+        shape = "×".join(map(str, self.final.shape))
+        return (
+            f"<RenderResult {shape} at steps {', '.join(map(str, steps))}: objective "
+            f"{self.start_value:.4g} -> {self.end_value:.4g} in {self.seconds:.1f} s>"
+        )
+
+    def picture(self, title: str | None = None, labels: list[str] | None = None) -> Picture:
+        """The snapshots: a row per image of the batch, a column per step, each labelled with
+        its step (the lecture's "Step 0, Step 4, Step 48, Step 2048")."""
+        from cnnlab.display import Picture, compose, to_rgb
+        from cnnlab.viz.images import chw_to_hwc
+
+        steps = sorted(self.snapshots)
+        batch = self.final.shape[0]
+        tiles = [to_rgb(chw_to_hwc(self.snapshots[s][b]), signed=False, peak=1.0) for b in range(batch) for s in steps]
+        names = [f"{labels[b] + ': ' if labels else ''}step {s}" for b in range(batch) for s in steps]
+        if title is None:
+            title = f"objective {self.start_value:.3g} -> {self.end_value:.3g}"
+        return Picture(compose(tiles, names, title, cols=len(steps)), title)
+
+    def figure(self, title: str = "", row_labels: list[str] | None = None) -> Picture:
+        """The matplotlib figure ``cnnlab viz features`` writes (needs the ``plot`` extra)."""
+        from cnnlab.viz.figures import picture, snapshots_figure
+
+        return picture(snapshots_figure(self, title, row_labels), title)
+
+    def _repr_png_(self) -> bytes:
+        return self.picture().png()
 
 
 @contextlib.contextmanager
@@ -126,7 +167,16 @@ def render(
     progress=None,
 ) -> RenderResult:
     """Optimize images to maximize ``objective``; ``input_shape`` is the model's (C, H, W),
-    ``mean``/``std`` its input normalization (per channel, in [0, 1] units)."""
+    ``mean``/``std`` its input normalization (per channel, in [0, 1] units). The result shows
+    its snapshots in a notebook.
+
+    >>> from cnnlab.models import create
+    >>> from cnnlab.viz import objectives
+    >>> result = render(create("lenet5"), objectives.channel("C3", 0), (1, 28, 28), (0.1307,), (0.3081,),
+    ...                 RenderConfig(steps=8, snapshots=(0, 4)))
+    >>> sorted(result.snapshots), result.final.shape, result.end_value > result.start_value
+    ([0, 4, 8], (1, 1, 28, 28), True)
+    """
     if cfg.steps < 0:
         raise CnnlabError(f"--steps must be non-negative, got {cfg.steps}")
     device = next(model.parameters()).device

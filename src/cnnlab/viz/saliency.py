@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from cnnlab.display import Picture, compose, to_rgb
 from cnnlab.viz import images
 from cnnlab.viz.layers import capture, check_channel
 from cnnlab.viz.render import frozen
@@ -47,7 +48,16 @@ def saliency_map(
     seed: int = 0,
 ) -> Tensor:
     """(H, W) ≥ 0: the largest |gradient| over channels; with ``smooth`` > 0, SmoothGrad over that
-    many copies with Gaussian noise of ``noise`` × the input's value range."""
+    many copies with Gaussian noise of ``noise`` × the input's value range. To look at it:
+    ``cnnlab.show(saliency_map(...))``, or :func:`saliency_panel` for the labelled overlay.
+
+    >>> import torch
+    >>> from cnnlab.models import create
+    >>> x = torch.rand(1, 1, 28, 28)
+    >>> heat = saliency_map(create("lenet5"), x, target=3)
+    >>> heat.shape, bool((heat >= 0).all())
+    (torch.Size([28, 28]), True)
+    """
     if smooth <= 0:
         return input_gradient(model, x, target, layer).abs().amax(1)[0]
     g = torch.Generator().manual_seed(seed)
@@ -59,12 +69,7 @@ def saliency_map(
     return (total / smooth).abs().amax(1)[0]
 
 
-def saliency_figure(
-    model: nn.Module, data, index: int, target: int | None = None, smooth: int = 25
-) -> tuple[np.ndarray, int, int]:
-    """Test image ``index`` of ``data`` (an in-memory dataset), its gradient saliency and, with
-    ``smooth`` > 0, SmoothGrad, side by side. ``target``: the class to explain (None: the
-    predicted one). Returns (picture in [0, 1], predicted class, explained class)."""
+def _tiles(model: nn.Module, data, index: int, target: int | None, smooth: int):
     x = data.prepare(data.images[index : index + 1])  # (1, C, H, W) as the model sees it
     with torch.no_grad():
         pred = int(model.eval()(x).argmax(1))
@@ -73,5 +78,37 @@ def saliency_figure(
     tiles = [img, images.overlay(img, saliency_map(model, x, target).numpy())]
     if smooth:
         tiles.append(images.overlay(img, saliency_map(model, x, target, smooth=smooth).numpy()))
-    scale = max(1, 168 // x.shape[-2])
+    return tiles, pred, target
+
+
+def saliency_panel(model: nn.Module, data, index: int, target: int | None = None, smooth: int = 25) -> Picture:
+    """Image ``index`` of ``data`` (an in-memory dataset), its gradient saliency and, with
+    ``smooth`` > 0, SmoothGrad over that many noisy copies, side by side and labelled, as a
+    picture that shows itself in a notebook. ``target``: the class to explain (None: the
+    predicted one).
+
+    >>> import torch
+    >>> from cnnlab.data import ImageTensors
+    >>> from cnnlab.models import create
+    >>> digits = ImageTensors(torch.zeros(2, 1, 28, 28, dtype=torch.uint8), torch.tensor([0, 1]), (0.1,), (0.3,),
+    ...                       tuple("0123456789"))
+    >>> saliency_panel(create("lenet5"), digits, 0, target=1, smooth=2)   # doctest: +ELLIPSIS
+    <Picture ...: image 0: why class 1? (predicted ...)>
+    """
+    tiles, pred, target = _tiles(model, data, index, target, smooth)
+    classes = list(getattr(data, "classes", ()) or ())
+    name = lambda c: f"{c} ({classes[c]})" if c < len(classes) and classes[c] != str(c) else str(c)  # noqa: E731
+    labels = ["image", "gradient"] + ([f"SmoothGrad ({smooth})"] if smooth else [])
+    title = f"image {index}: why class {name(target)}? (predicted {name(pred)})"
+    return Picture(compose([to_rgb(t, signed=False, peak=1.0) for t in tiles], labels, title), title)
+
+
+def saliency_figure(
+    model: nn.Module, data, index: int, target: int | None = None, smooth: int = 25
+) -> tuple[np.ndarray, int, int]:
+    """Test image ``index`` of ``data`` (an in-memory dataset), its gradient saliency and, with
+    ``smooth`` > 0, SmoothGrad, side by side. ``target``: the class to explain (None: the
+    predicted one). Returns (picture in [0, 1], predicted class, explained class)."""
+    tiles, pred, target = _tiles(model, data, index, target, smooth)
+    scale = max(1, 168 // tiles[0].shape[0])
     return images.grid(tiles, cols=len(tiles), pad=2, scale=scale), pred, target
