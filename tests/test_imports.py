@@ -18,7 +18,9 @@ PACKAGE = SRC / "cnnlab"
 LAYERS = [
     {"errors"},
     {"outputs"},  # the output-file policy that atomic writes go through
-    {"", "atomic", "device", "paths", "extras", "limits"},  # `cnnlab` itself and its small helpers
+    {"atomic", "device", "paths", "extras", "limits"},  # small helpers
+    {"display"},  # pictures in a notebook (saved with atomic, sized with limits)
+    {""},  # `cnnlab` itself: its version, and cnnlab.show (display) loaded on first use
     {"data", "conv"},
     {"nn"},  # layers use conv's output-size helper (conv/shapes.py)
     {"models"},
