@@ -116,11 +116,10 @@ def server_time(run: Path, bodies: list[bytes]) -> dict:
 
     torch.set_num_threads(1)
     inspector = Inspector(run)
-    pipe = inspector.pipeline
 
     def one(body: bytes, activations: bool) -> tuple[float, float]:
         t0 = time.perf_counter()
-        img = to_native(decode_png(body), pipe.native, pipe.digits)
+        img = to_native(decode_png(body), inspector.native_shape, inspector.digits)
         t1 = time.perf_counter()
         json.dumps(inspector.predict(img, activations), separators=(",", ":"))
         return t1 - t0, time.perf_counter() - t1

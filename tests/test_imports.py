@@ -18,7 +18,9 @@ PACKAGE = SRC / "cnnlab"
 LAYERS = [
     {"errors"},
     {"outputs"},  # the output-file policy that atomic writes go through
-    {"", "atomic", "device", "paths", "extras", "limits"},  # `cnnlab` itself and its small helpers
+    {"atomic", "device", "paths", "extras", "limits"},  # small helpers
+    {"display"},  # pictures in a notebook (saved with atomic, sized with limits)
+    {""},  # `cnnlab` itself: its version, and cnnlab.show (display) loaded on first use
     {"data", "conv"},
     {"nn"},  # layers use conv's output-size helper (conv/shapes.py)
     {"models"},
@@ -29,10 +31,6 @@ LAYERS = [
     {"__main__"},
 ]
 LAYER_OF = {name: i for i, layer in enumerate(LAYERS) for name in layer}
-
-# limits.activation_bytes traces a model with size/trace.py (a lazy import from the bottom layer
-# up to size/): known, landed with issue 14's memory limits; moving that estimate into size/ drops it.
-KNOWN_UPWARD_EDGES = {("cnnlab.limits", "cnnlab.size.trace")}
 
 
 def module_name(path: Path) -> str:
@@ -120,7 +118,7 @@ def test_imports_point_down_the_layers():
     for src, targets in graph().items():
         for dst in targets:
             a, b = folder(src), folder(dst)
-            if a != b and LAYER_OF[b] >= LAYER_OF[a] and (src, dst) not in KNOWN_UPWARD_EDGES:
+            if a != b and LAYER_OF[b] >= LAYER_OF[a]:
                 wrong.append(f"{src} -> {dst}")
     assert not wrong, "imports that point up or sideways:\n" + "\n".join(sorted(wrong))
 
@@ -135,3 +133,34 @@ def test_the_checker_sees_cycles_and_upward_edges():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert not cycles({"a": {"b"}, "b": {"c"}})
     assert LAYER_OF["data"] < LAYER_OF["runs"] < LAYER_OF["train"] < LAYER_OF["serve"] < LAYER_OF["cli"]
+
+
+def constants(path: Path) -> set:
+    """The literal values (numbers, short strings) and the names used in a module's code."""
+    found: set = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str)) and len(str(node.value)) < 40:
+            found.add(node.value)
+        elif isinstance(node, ast.Attribute):
+            found.add(node.attr)
+        elif isinstance(node, ast.Name):
+            found.add(node.id)
+    return found
+
+
+# issue 16: "one of each". A value that defines one of these may be written in one module only;
+# everything else imports it from there.
+ONE_HOME = {
+    "XDG_CACHE_HOME": "cnnlab.paths",  # the cache folder (platformdirs reads the variable itself)
+    "user_cache_dir": "cnnlab.paths",
+    ".cache": "cnnlab.paths",
+    0.485: "cnnlab.data.stats",  # ImageNet's mean and std (torchvision's)
+    0.229: "cnnlab.data.stats",
+    "empty_like": "cnnlab.nn.meta",  # stand-in tensors for a pass on the meta device
+}
+
+
+def test_each_definition_is_written_once():
+    found = {value: sorted(m for m, p in modules().items() if value in constants(p)) for value in ONE_HOME}
+    wrong = {v: ms for v, ms in found.items() if [m for m in ms if m != ONE_HOME[v]]}
+    assert not wrong, f"written outside its one home: {wrong}"

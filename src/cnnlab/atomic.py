@@ -62,7 +62,8 @@ _WRITE_ERRNOS = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQ
 
 
 def _output_error(path: Path, e: OSError) -> OutputError:
-    why = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is full"}.get(e.errno, e.strerror)
+    full = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is full"}
+    why = full.get(e.errno or 0, e.strerror)  # errno None (an OSError made by hand): its message
     return OutputError(f"cannot write {path} ({why}); give another path")
 
 

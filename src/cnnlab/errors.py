@@ -8,11 +8,16 @@ traceback. Anything else reaching the CLI is a bug in cnnlab and is reported as 
 ``CnnlabError`` subclasses ``ValueError`` so library users can catch either.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 
 class CnnlabError(ValueError):
     """A user-fixable error; its message says what is wrong and how to fix it."""
 
     exit_code = 2
+    summary: dict[str, Any] | None = None  # a training run that stopped: its summary.json ("status": ...)
 
 
 class DataError(CnnlabError):

@@ -19,12 +19,15 @@ cnnlab.errors.ResourceError: --scale 1000 needs about 10.0 GiB, over cnnlab's me
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from cnnlab.errors import ResourceError
+
+if TYPE_CHECKING:  # torch is imported only by the estimates that need it
+    from torch import nn
 
 ENV = "CNNLAB_MAX_MEMORY"
 DEFAULT_FRACTION = 0.5  # of the memory available when the command starts
@@ -114,7 +117,7 @@ def image_bytes(h: int, w: int, channels: int = 1, itemsize: int = 8, copies: in
     return h * w * channels * itemsize * copies
 
 
-def model_bytes(build: Callable[[], object]) -> int:
+def model_bytes(build: Callable[[], nn.Module]) -> int:
     """Bytes of a model's parameters and buffers, counted on a model built on the meta device
     (no memory is allocated). 0 if the model cannot be built there."""
     import torch
@@ -122,35 +125,9 @@ def model_bytes(build: Callable[[], object]) -> int:
     try:
         with torch.device("meta"):
             model = build()
-        tensors = [*model.parameters(), *model.buffers()]  # type: ignore[attr-defined]
+        tensors = [*model.parameters(), *model.buffers()]
         return sum(t.numel() * t.element_size() for t in tensors)
     except ResourceError:
         raise
     except Exception:  # a model whose constructor needs real values: no estimate
         return 0
-
-
-def training_bytes(build: Callable[[], object], input_shape: tuple[int, ...], batch: int) -> int:
-    """A training step's memory: weights, gradients and two optimizer states (4 × the
-    parameters), the input batch, and the activations autograd saves (traced on meta)."""
-    import torch
-
-    params = model_bytes(build)
-    try:
-        with torch.device("meta"):
-            model = build()
-    except Exception:  # a model whose constructor needs real values: count the input batch only
-        return 4 * params + batch * math.prod(input_shape) * 4
-    return 4 * params + activation_bytes(model, input_shape, batch)
-
-
-def activation_bytes(model: object, input_shape: tuple[int, ...], batch: int) -> int:
-    """Activation bytes of ``batch`` inputs through ``model`` with gradients (inference peak +
-    what autograd saves), traced on the meta device; the input batch alone if untraceable."""
-    try:
-        from cnnlab.size.trace import trace
-
-        _, peak, saved = trace(model, input_shape, batch, "meta")  # type: ignore[arg-type]
-        return peak + saved
-    except Exception:
-        return batch * math.prod(input_shape) * 4

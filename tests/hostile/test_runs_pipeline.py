@@ -100,3 +100,19 @@ def test_viz_report_works_on_a_resized_run(tmp_path):
     # the model saw 32×32 images: the optimized images are 32×32, and the dataset examples too
     pair = Image.open(tmp_path / "r" / "unit_C1_0.png")
     assert pair.size[0] > pair.size[1] and (tmp_path / "r" / "index.html").is_file()
+
+
+def test_an_image_folder_pipeline_crops_like_its_eval_transform_and_keeps_a_cropped_image():
+    """A photo of any size is resized and centre-cropped as the run's evaluation transform does
+    (torchvision's Resize(size / 0.875) + CenterCrop); an image already at the model's size,
+    such as the page's test image, is taken as cropped and only normalized."""
+    from cnnlab.data.imagefolder import build_transform
+    from cnnlab.runs import Pipeline
+
+    p = Pipeline.for_dataset("imagefolder", (3, 32, 32), resize=32)
+    photo = torch.randint(0, 256, (1, 3, 50, 70), dtype=torch.uint8)
+    expected = build_transform(False, 32, p.mean, p.std)(photo[0])
+    torch.testing.assert_close(p.preprocess(photo)[0], expected, atol=1e-5, rtol=0)
+    cropped = torch.rand(1, 3, 32, 32)
+    mean, std = torch.tensor(p.mean).view(3, 1, 1), torch.tensor(p.std).view(3, 1, 1)
+    torch.testing.assert_close(p.preprocess(cropped)[0], (cropped[0] - mean) / std)

@@ -55,6 +55,8 @@ def features_size(model, input_shape: tuple[int, int, int], batch: int, snapshot
     """`viz features`: the PNG (``viz.figures.snapshots_figure``: 1.45 inches per snapshot and per
     image of the batch at 100 dots per inch, times ``scale``) and the optimization (``batch``
     images through the model with gradients)."""
+    from cnnlab.size.memory import activation_bytes
+
     c, h, w = input_shape
     shown = len({s for s in snapshots if 0 <= s <= steps} | {steps})
     height, width = round((1.45 * batch + 0.55) * 100 * scale), round((1.45 * shown + 0.5) * 100 * scale)
@@ -66,7 +68,7 @@ def features_size(model, input_shape: tuple[int, int, int], batch: int, snapshot
         limits.image_bytes(height, width, 3, VIZ_BYTES_PER_VALUE), what, "lower --scale, --batch or --snapshots"
     )
     limits.check(
-        3 * limits.activation_bytes(model, input_shape, batch),  # forward, backward, transformed copies
+        3 * activation_bytes(model, input_shape, batch),  # forward, backward, transformed copies
         f"--batch {batch} ({batch:,} images of {c}×{h}×{w} through the model with gradients)",
         "lower --batch",
     )
@@ -119,13 +121,14 @@ def resize_size(
     on N×N images (weights that grow with the input, the batch, the activations autograd keeps),
     estimated on the meta device; evaluation needs less, so this errs on the safe side."""
     from cnnlab.models import get_spec
+    from cnnlab.size.memory import training_bytes
     from cnnlab.train.config import TrainConfig
 
     at_least(side, 1, "--resize")
     spec = get_spec(model)
-    batch = batch or spec.recipe.get("batch_size", TrainConfig.batch_size)
+    batch = batch or int(spec.recipe.get("batch_size", TrainConfig.batch_size))
     c = spec.input_shape[0] if spec.input_shape else (3 if dataset in RGB_DATASETS else 1)
-    need = limits.training_bytes(
+    need = training_bytes(
         lambda: spec.build(num_classes=spec.num_classes, in_channels=c, input_size=(side, side)), (c, side, side), batch
     )
     if batch_flag is None:

@@ -92,23 +92,30 @@ def examples(
     max_memory: MaxMemory = None,
 ) -> None:
     """The dataset images that activate a unit most, with the receptive-field patch of the maximum."""
+    from cnnlab.data import ImageTensors
     from cnnlab.viz.examples import top_examples
     from cnnlab.viz.figures import examples_figure, save
 
     outputs.output_file(out, "-o")
     checks.at_least(k, 1, "-k")
     s = _subject(str(run_dir), None)
-    if s.dataset is None:
+    if s.run is None:
         raise CnnlabError("viz examples needs a run folder from `cnnlab train` (it searches the run's dataset)")
     checks.examples_size(k, s.input_shape)
     if split not in ("train", "test"):
         raise CnnlabError(f"--split must be train or test, got {split!r}")
     train, test = s.run.data()  # fed as the run was trained (--resize included)
     data = train if split == "train" else test
+    if not isinstance(data, ImageTensors):
+        raise CnnlabError(
+            "viz examples searches images held in memory (MNIST, Fashion-MNIST, CIFAR runs); an image-folder run is not supported"
+        )
     pos = _parse_ints(position, "--position") if position else None
+    if pos is not None and len(pos) != 2:
+        raise CnnlabError(f"--position must be Y,X (two integers), got {position!r}")
     if k > len(data):
         raise CnnlabError(f"-k {k} is more than the {len(data):,} {split} images; use -k {len(data)} or fewer")
-    top = top_examples(s.model, data, layer, channel, k, pos)
+    top = top_examples(s.model, data, layer, channel, k, (pos[0], pos[1]) if pos else None)
     where = f" at {pos}" if pos else ""
     save(
         examples_figure(
@@ -181,9 +188,11 @@ def features(
         if not 0 <= class_ < n:
             raise CnnlabError(f"--class {class_} is out of range: the model has {n} classes (0-{n - 1})")
     elif deepdream:
+        assert layer is not None  # checked above
         obj = objectives.deepdream(layer)
     else:
         c = channel if channel is not None else neuron
+        assert layer is not None and c is not None  # checked above
         check_objective_target(s.model, s.input_shape, layer, c)
         obj = objectives.channel(layer, c) if channel is not None else objectives.neuron(layer, c)
     if diversity:
@@ -235,15 +244,20 @@ def saliency(
     quiet: Quiet = False,
 ) -> None:
     """The gradient of a class score with respect to the input, and SmoothGrad, as an overlay PNG."""
+    from cnnlab.data import ImageTensors
     from cnnlab.viz import images
     from cnnlab.viz.saliency import saliency_figure
 
     outputs.output_file(out, "-o")
     checks.at_least(smoothgrad, 0, "--smoothgrad")
     s = _subject(str(run_dir), None)
-    if s.dataset is None:
+    if s.run is None:
         raise CnnlabError("viz saliency needs a run folder from `cnnlab train`")
     _, test = s.run.data()  # fed as the run was trained (--resize included)
+    if not isinstance(test, ImageTensors):
+        raise CnnlabError(
+            "viz saliency takes test images held in memory (MNIST, Fashion-MNIST, CIFAR runs); an image-folder run is not supported"
+        )
     if not 0 <= index < len(test):
         raise CnnlabError(f"--index {index} is out of range: the test set has {len(test)} images (0-{len(test) - 1})")
     pic, pred, target = saliency_figure(s.model, test, index, class_, smooth=smoothgrad)

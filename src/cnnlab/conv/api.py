@@ -201,6 +201,7 @@ def _numpy_convolve(a: np.ndarray, b: np.ndarray, mode: str, dtype: np.dtype) ->
         start, stop = region(a.shape, b.shape, mode)[0]
         out = np.convolve(a, b)[start:stop]
     else:
+        assert mode in ("full", "same", "valid"), mode  # checked by the caller
         out = np.convolve(a, b, mode)
     return out.astype(dtype, copy=False)
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 import functools
 import json
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +32,7 @@ import torch
 
 from cnnlab.conv.methods import METHODS
 from cnnlab.conv.regions import output_shape
+from cnnlab.paths import cache_dir
 
 SHIPPED = Path(__file__).with_name("calibration.json")
 NUMPY_SMALL_WORK = 1 << 14  # out·nk below which numpy's C loop beats any torch method's fixed cost (measured)
@@ -42,8 +42,8 @@ SWITCH_MARGIN = 0.8
 
 
 def user_calibration_path() -> Path:
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache) / "cnnlab" / "conv-calibration.json"
+    """Your own calibration, in cnnlab's cache folder (:func:`cnnlab.paths.cache_dir`)."""
+    return cache_dir() / "conv-calibration.json"
 
 
 @functools.cache
@@ -128,7 +128,7 @@ def choose_method(
     if not candidates:
         return direct
     costs = {m: predict(model, m, shape_a, shape_b, mode) for m in candidates}
-    best = min(costs, key=costs.get)
+    best = min(costs, key=costs.__getitem__)
     if numpy_in and ndim == 1 and "flip_and_filter" in costs and costs[best] > SWITCH_MARGIN * costs["flip_and_filter"]:
         return "flip_and_filter"
     return best

@@ -70,7 +70,7 @@ def _auto(x: Tensor, k: Tensor, mode: str) -> str:
         for name in batch_methods()
         if name in model["log_seconds"] and (k.ndim != 4 or METHODS[name].batch_multichannel)
     }
-    return min(costs, key=costs.get)
+    return min(costs, key=costs.__getitem__)
 
 
 def convolve_batch(images, kernel, mode: str = "same", method: str = "auto", boundary: str = "zero"):
@@ -108,7 +108,9 @@ def convolve_batch(images, kernel, mode: str = "same", method: str = "auto", bou
     r = region(tuple(x.shape[-2:]), (kh, kw), mode)
     if method == "auto":
         method = _auto(x, k, mode)
-    out = METHODS[method].batch(x, k, r)
+    batch = METHODS[method].batch
+    assert batch is not None, f"{method} has no batch form; _check allows only batch methods"
+    out = batch(x, k, r)
     assert out.shape[-2:] == tuple(e - s for s, e in r), (out.shape, r)
     return out.numpy() if numpy_out else out
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, TiffImagePlugin, UnidentifiedImageError
 
 from cnnlab import atomic, limits
 from cnnlab.conv.batch import convolve_batch
@@ -89,7 +89,7 @@ def _bits(img: Image.Image) -> int:
     """Bits per sample of an integer image in Pillow mode I / I;16*."""
     if img.mode.startswith("I;16"):
         return 16
-    if img.format == "TIFF":
+    if isinstance(img, TiffImagePlugin.TiffImageFile):
         bits = img.tag_v2.get(258, (32,))  # BitsPerSample
         bits = bits[0] if isinstance(bits, tuple) else bits
         return 31 if int(bits) >= 32 else int(bits)  # mode I holds signed 32-bit values

@@ -35,7 +35,8 @@ class Kernel:
 
     @property
     def shape(self) -> tuple[int, int]:
-        return tuple(self.weights.shape)  # type: ignore[return-value]
+        kh, kw = self.weights.shape
+        return kh, kw
 
 
 MAX_SIZE = 1025  # kernel side; larger ones are a typo (gaussian:1e6) and would not fit in memory

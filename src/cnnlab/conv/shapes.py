@@ -42,7 +42,7 @@ def conv_output_size(
     check_count("kernel size", kernel, 1)
     check_count("stride", stride, 1)
     check_count("dilation", dilation, 1)
-    before, after = (padding, padding) if isinstance(padding, int) and not isinstance(padding, bool) else padding
+    before, after = (padding, padding) if isinstance(padding, int) else padding  # a bool is refused below
     check_count("padding", before, 0)
     check_count("padding", after, 0)
     span = dilation * (kernel - 1) + 1  # input positions one window covers

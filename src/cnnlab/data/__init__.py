@@ -63,7 +63,8 @@ def load_dataset(
         splits = _load_idx(IDX_DATASETS[name], data_dir, quiet)
     else:
         raise DataError(f"unknown dataset {name!r}; choose one of: {', '.join(list_datasets())}")
-    return tuple(dataclasses.replace(s, resize=resize, rgb=rgb).to(device) for s in splits)  # type: ignore[return-value]
+    train, test = (dataclasses.replace(s, resize=resize, rgb=rgb).to(device) for s in splits)
+    return train, test
 
 
 def _load_idx(spec, data_dir, quiet) -> tuple[ImageTensors, ImageTensors]:

@@ -23,6 +23,7 @@ def download(url: str, dest: Path, md5: str, timeout: float = 30.0, quiet: bool 
     dest = Path(dest)
     fetch = pooch.HTTPDownloader(progressbar=not quiet, timeout=timeout, headers={"User-Agent": USER_AGENT})
     try:
+        # pooch's own Downloader protocol names its parameters unlike its own HTTPDownloader: a stub bug
         pooch.retrieve(url, known_hash=f"md5:{md5}", fname=dest.name, path=dest.parent, downloader=fetch)  # pyright: ignore[reportArgumentType]
     except requests.HTTPError as e:
         response = e.response

@@ -159,4 +159,5 @@ def load_imagefolder(
         )
     workers = min(os.cpu_count() or 1, 8) if workers is None else workers
     dev = torch.device(device)
-    return tuple(FolderImages(ds, tuple(ds.classes), size, tuple(mean), tuple(std), workers, dev) for ds in splits)  # type: ignore[return-value]
+    train, test = (FolderImages(ds, tuple(ds.classes), size, tuple(mean), tuple(std), workers, dev) for ds in splits)
+    return train, test

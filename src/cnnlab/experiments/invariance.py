@@ -27,6 +27,7 @@ import torch
 from cnnlab import atomic
 from cnnlab.data import ImageTensors, load_dataset
 from cnnlab.models import get_spec
+from cnnlab.size.memory import training_bytes
 from cnnlab.train.config import TrainConfig
 from cnnlab.train.loop import EpochState, epoch_batches, evaluate, train_one_epoch
 from cnnlab.train.optim import build_optimizer, build_schedule
@@ -174,12 +175,10 @@ def findings(rows: list[dict[str, Any]]) -> list[str]:
 def memory_bytes(cfg: InvarianceConfig) -> int:
     """Estimated peak bytes of :func:`run`: both settings of the data as uint8, the float64
     copy ``make_setting`` takes for the statistics, and the largest model in training."""
-    from cnnlab import limits
-
     pixels = cfg.canvas * cfg.canvas
     data = 2 * (cfg.train_size + cfg.test_size) * pixels + 8 * cfg.train_size * pixels
     models = max(
-        limits.training_bytes(
+        training_bytes(
             lambda name=name: get_spec(name).build(num_classes=10, in_channels=1, input_size=(cfg.canvas, cfg.canvas)),
             (1, cfg.canvas, cfg.canvas),
             cfg.batch_size,

@@ -27,16 +27,18 @@ MIN_SIZE = {"alexnet": 63, "googlenet": 15, **{n: 1 for n in TORCHVISION_NAMES i
 def _stem(model: nn.Module, name: str) -> tuple[nn.Module, str]:
     """(parent, attribute) of the first conv, the layer that fixes the channel count."""
     if name == "alexnet":
-        return model.features, "0"
+        return model.get_submodule("features"), "0"
     if name == "googlenet":
-        return model.conv1, "conv"
+        return model.get_submodule("conv1"), "conv"
     return model, "conv1"
 
 
 def _with_channels(model: nn.Module, name: str, in_channels: int) -> nn.Module:
     parent, attr = _stem(model, name)
     old: nn.Conv2d = getattr(parent, attr)
-    new = nn.Conv2d(in_channels, old.out_channels, old.kernel_size, old.stride, old.padding, bias=old.bias is not None)
+    (kh, kw), (sh, sw) = old.kernel_size, old.stride
+    padding = old.padding if isinstance(old.padding, str) else (old.padding[0], old.padding[1])
+    new = nn.Conv2d(in_channels, old.out_channels, (kh, kw), (sh, sw), padding, bias=old.bias is not None)
     setattr(parent, attr, new)
     return model
 

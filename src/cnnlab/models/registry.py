@@ -8,7 +8,7 @@ what to do instead.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -120,21 +120,20 @@ def create(
     61706
     """
     spec = get_spec(name)
-    if _is_count(input_size):
-        input_size = (input_size, input_size)
     default = spec.input_shape or (1, 28, 28)
     in_channels = default[0] if in_channels is None else in_channels
-    input_size = tuple(default[1:]) if input_size is None else input_size
     num_classes = spec.num_classes if num_classes is None else num_classes
     for arg, value in (("num_classes", num_classes), ("in_channels", in_channels)):
         if not _is_count(value) or value < 1:
             raise CnnlabError(f"{arg} must be an integer of at least 1, got {value!r}")
-    if (
-        not isinstance(input_size, (tuple, list))
-        or len(input_size) != 2
-        or not all(_is_count(v) and v >= 1 for v in input_size)
-    ):
+    if input_size is None:
+        given: Sequence[Any] = default[1:]
+    elif isinstance(input_size, int):
+        given = (input_size, input_size)  # a bool is refused below
+    else:
+        given = input_size
+    if not isinstance(given, (tuple, list)) or len(given) != 2 or not all(_is_count(v) and v >= 1 for v in given):
         raise CnnlabError(f"input_size must be a positive int or (H, W) of positive ints, got {input_size!r}")
-    input_size = tuple(input_size)
-    spec.check_input(in_channels, input_size)
-    return spec.build(num_classes=num_classes, in_channels=in_channels, input_size=input_size, **kwargs)
+    size = (int(given[0]), int(given[1]))
+    spec.check_input(in_channels, size)
+    return spec.build(num_classes=num_classes, in_channels=in_channels, input_size=size, **kwargs)

@@ -46,10 +46,11 @@ class _ContiguousGrad(torch.autograd.Function):
 
 
 def _pair(name: str, v, least: int) -> tuple[int, int]:
-    pair = (v, v) if isinstance(v, int) else tuple(v) if isinstance(v, (tuple, list)) else None
-    if pair is None or len(pair) != 2 or any(isinstance(x, bool) or not isinstance(x, int) or x < least for x in pair):
+    pair = (v, v) if isinstance(v, int) else tuple(v) if isinstance(v, (tuple, list)) else ()
+    if len(pair) != 2 or any(isinstance(x, bool) or not isinstance(x, int) or x < least for x in pair):
         raise CnnlabError(f"{name} must be an integer of at least {least} or a pair of them, got {v!r}")
-    return pair  # type: ignore[return-value]
+    first, second = pair
+    return first, second
 
 
 class LocallyConnected2d(nn.Module):
@@ -154,15 +155,15 @@ class LocallyConnected2d(nn.Module):
             conv.in_channels,
             conv.out_channels,
             input_size,
-            conv.kernel_size,
-            conv.stride,
-            conv.padding,
+            _pair("kernel_size", conv.kernel_size, 1),
+            _pair("stride", conv.stride, 1),
+            conv.padding if isinstance(conv.padding, str) else _pair("padding", conv.padding, 0),
             conv.bias is not None,
             conv.padding_mode,
         )
         with torch.no_grad():
             layer.weight.copy_(conv.weight.reshape(conv.out_channels, -1).expand_as(layer.weight))
-            if conv.bias is not None:
+            if conv.bias is not None and layer.bias is not None:
                 layer.bias.copy_(conv.bias.view(-1, 1, 1).expand_as(layer.bias))
         return layer
 

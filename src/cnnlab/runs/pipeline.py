@@ -43,7 +43,8 @@ class Pipeline:
         -> the float32 batch (N, *input_shape) the model was trained on.
 
         The order is the training pipeline's: normalize, resize, repeat gray to RGB (image
-        folders: resize and crop, then normalize)."""
+        folders: resize and crop, then normalize; an image already at the model's H×W is taken
+        as cropped, which is what the run's own evaluation transform gives)."""
         x = images[:, None] if images.ndim == 3 else images  # (N, C0, H0, W0)
         if x.ndim != 4:
             raise CnnlabError(f"images must be (N, C, H, W) or (N, H, W), got shape {tuple(images.shape)}")
@@ -53,8 +54,9 @@ class Pipeline:
             raise CnnlabError(f"the model takes {c}-channel images, got {c0} channels; give gray or {c}-channel images")
         mean, std = self.mean[:c0], self.std[:c0]  # gray repeated to RGB: one channel's statistics
         if self.crop == "center":
+            if tuple(x.shape[-2:]) != (h, w):
+                x = _center_crop(x, h, w)  # uint8 stays uint8, rounded after resizing as the eval transform does
             x = x.float() / 255 if x.dtype == torch.uint8 else x.float()
-            x = _center_crop(x, h, w)
             x = _normalize_float(x, mean, std)
         else:
             x = normalize_uint8(x, mean, std) if x.dtype == torch.uint8 else _normalize_float(x.float(), mean, std)
@@ -72,7 +74,7 @@ class Pipeline:
         try:
             return cls(
                 dataset=d["dataset"],
-                input_shape=tuple(int(v) for v in d["input_shape"]),  # type: ignore[arg-type]
+                input_shape=_shape(d["input_shape"]),
                 mean=tuple(float(v) for v in d["mean"]),
                 std=tuple(float(v) for v in d["std"]),
                 classes=tuple(str(v) for v in d["classes"]) if d.get("classes") is not None else None,
@@ -117,6 +119,11 @@ class Pipeline:
             return cls(None, input_shape, IMAGENET_MEAN, IMAGENET_STD, None)
         mnist = stats("mnist")
         return cls(None, input_shape, mnist.mean * c, mnist.std * c, None)
+
+
+def _shape(values: Any) -> tuple[int, int, int]:
+    c, h, w = (int(v) for v in values)  # not three numbers: a ValueError, "damaged"
+    return c, h, w
 
 
 def _normalize_float(x: Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> Tensor:

@@ -93,8 +93,8 @@ def create_app(inspector: Inspector, max_body: int = MAX_BODY, max_pixels: int =
 
     async def image_of(request: Request):
         data = await read_png(request, max_body)
-        pipe = inspector.pipeline
-        return to_native(decode_png(data, max_pixels, rgb=pipe.native[0] == 3), pipe.native, pipe.digits)
+        native = inspector.native_shape
+        return to_native(decode_png(data, max_pixels, rgb=native[0] == 3), native, inspector.digits)
 
     @app.post("/api/predict")
     async def predict(request: Request, activations: bool = False):

@@ -23,7 +23,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cnnlab.errors import CnnlabError
-from cnnlab.serve.run_source import ServedRun, open_run, read_metrics
+from cnnlab.runs import Run
+from cnnlab.serve.live import is_digits, load_newest_weights, native_shape, training_state, weights_stamp
+from cnnlab.serve.testset import TestImages
 from cnnlab.viz.layers import check_channel, get_layer
 
 DIGITS = 3  # decimals kept in JSON numbers shown as text
@@ -37,7 +39,7 @@ class Pass:
 
     x: Tensor  # (1, C, H, W) the model's input
     logits: Tensor  # (1, K)
-    inputs: dict[str, Tensor]
+    inputs: dict[str, Tensor | None]  # None: a layer whose first input is not a tensor
     outputs: dict[str, Tensor]
 
     def shown(self, names: list[str], i: int) -> Tensor:
@@ -50,13 +52,17 @@ class Pass:
         return out
 
 
-def _conv_spec(module: nn.Module):
+ConvSpec = tuple[Tensor, Tensor | None, tuple[int, ...], tuple[int, ...], tuple[int, ...], int]
+
+
+def _conv_spec(module: nn.Module) -> ConvSpec | None:
     """(weight (O, I/groups, kh, kw), bias, stride, padding, dilation, groups) of a conv-like layer, else None."""
     if isinstance(module, nn.Conv2d) and isinstance(module.padding, tuple):
         return module.weight, module.bias, module.stride, module.padding, module.dilation, module.groups
     dense = getattr(module, "dense_weight", None)
-    if callable(dense):  # PartialConv2d (lenet5-1998): Table I's zeros included
-        return dense(), getattr(module, "bias", None), (1, 1), (0, 0), (1, 1), 1
+    weight = dense() if callable(dense) else None  # PartialConv2d (lenet5-1998): Table I's zeros included
+    if isinstance(weight, Tensor):
+        return weight, getattr(module, "bias", None), (1, 1), (0, 0), (1, 1), 1
     return None
 
 
@@ -93,34 +99,32 @@ class Inspector:
     """A trained run (or one still training), ready to answer the page's questions (thread-safe)."""
 
     def __init__(self, run_dir: str | Path, viz_dir: Path | None = None) -> None:
-        self.run: ServedRun = open_run(run_dir)
+        self.run = Run.open(run_dir)
         self.run_dir = self.run.path
-        self.model = self.run.model
+        self.model = self.run.build().eval()  # fresh weights until the run's newest are loaded
+        self.weights_file = load_newest_weights(self.run, self.model)  # None: a run with no checkpoint yet
         self.pipeline = self.run.pipeline
-        self.input_shape = self.pipeline.model_input  # (C, H, W)
+        self.input_shape = self.pipeline.input_shape  # (C, H, W)
+        self.native_shape = native_shape(self.pipeline)  # (C, H, W) of the dataset's own images
+        self.digits = is_digits(self.pipeline)  # a drawing is centred like MNIST's digits
         self.layers = [name for name, _ in self.model.named_children()]
         if not self.layers:
             raise CnnlabError(f"{run_dir}: model {self.run.name} has no layers to show")
         self.viz_dir = viz_dir
         self._lock = threading.RLock()  # hooks and weights are shared state: one pass at a time
-        self._captured: dict[str, dict[str, Tensor]] = {"in": {}, "out": {}}
+        self._captured: dict[str, dict[str, Any]] = {"in": {}, "out": {}}  # what the hooks saw
         for name in self.layers:
             get_layer(self.model, name).register_forward_hook(self._hook(name))
         self._fields = self._receptive_fields()
         self._model_info: dict[str, Any] | None = None
         self.version = 0  # counts the weights loaded since start (a new checkpoint: +1)
-        self._stamp = self.run.weights_stamp()
+        self._stamp = weights_stamp(self.run)
         self._checked = time.monotonic()
-        from cnnlab.serve.testset import TestImages
-
         self.test_images = TestImages(self.run)
-        if not self.pipeline.digits and self.test_images.classes():  # CIFAR, image trees: names from the data
-            self.run.classes = list(self.test_images.classes())
+        # class names as recorded; a run from before cnnlab recorded them: from its test set, else numbers
+        found = self.pipeline.classes or (None if self.digits else self.test_images.classes())
+        self.classes: list[str] = list(found or map(str, range(int(self.run.model_args["num_classes"]))))
         self._mistakes: tuple[int, list] | None = None
-
-    @property
-    def classes(self) -> list[str]:
-        return self.run.classes
 
     # -- a run still training: new weights as checkpoints land ------------------
     def refresh(self) -> bool:
@@ -129,11 +133,11 @@ class Inspector:
         if now - self._checked < RELOAD_EVERY:
             return False
         self._checked = now
-        stamp = self.run.weights_stamp()
+        stamp = weights_stamp(self.run)
         if stamp == self._stamp:
             return False
         with self._lock:
-            self.run.reload_weights()
+            self.weights_file = load_newest_weights(self.run, self.model) or self.weights_file
             self._stamp = stamp
             self.version += 1
             self._model_info = None
@@ -141,7 +145,7 @@ class Inspector:
 
     def status(self) -> dict[str, Any]:
         self.refresh()
-        return {**self.run.training_state(), "version": self.version, "weights": self.run.weights_file}
+        return {**training_state(self.run), "version": self.version, "weights": self.weights_file}
 
     # -- forward -------------------------------------------------------------
     def _hook(self, name: str):
@@ -153,7 +157,8 @@ class Inspector:
 
     def tensor(self, img: np.ndarray) -> Tensor:
         """The dataset's own image ((H, W) or (C, H, W) in [0, 1]) -> (1, C, H, W) model input."""
-        return self.pipeline.tensor(img)
+        x = torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32))
+        return self.pipeline.preprocess(x.view(1, -1, *x.shape[-2:]))  # (1, Cn, Hn, Wn) in
 
     def forward(self, img: np.ndarray) -> Pass:
         x = self.tensor(img)
@@ -361,19 +366,19 @@ class Inspector:
 
             table = {r["name"]: r for r in layer_table(self.model, self.input_shape)}
             size = analyze(self.model, self.input_shape, name=self.run.name)
-            summary = self.run.summary()
+            summary = self.run.summary or {}
             pipe = self.pipeline
             self._model_info = {
                 "name": self.run.name,
-                "dataset": self.run.dataset,
+                "dataset": self.run.config.dataset,
                 "classes": self.classes,
                 "input_shape": list(self.input_shape),
-                "native_shape": list(pipe.native),
+                "native_shape": list(self.native_shape),
                 "mean": list(pipe.mean),
                 "std": list(pipe.std),
-                "resize": self.run.config.get("resize", 0),
-                "digits": pipe.digits,
-                "label_smoothing": self.run.config.get("label_smoothing", 0.0),
+                "resize": self.run.config.resize,
+                "digits": self.digits,
+                "label_smoothing": self.run.config.label_smoothing,
                 "test_accuracy": summary.get("test_accuracy"),
                 "test_images": self.test_images.available(),
                 "test_count": self.test_images.count(),
@@ -395,11 +400,11 @@ class Inspector:
 
     def curves(self) -> dict[str, Any]:
         keep = ("epoch", "train_loss", "test_loss", "test_accuracy", "test_top5_accuracy", "lr", "train_seconds")
-        rows = [{k: row[k] for k in keep if k in row} for row in read_metrics(self.run_dir)]
+        rows = [{k: row[k] for k in keep if k in row} for row in self.run.metrics]
         return {
             "epochs": rows,
-            "epochs_planned": self.run.epochs,
-            "label_smoothing": self.run.config.get("label_smoothing", 0.0),
+            "epochs_planned": self.run.config.epochs,
+            "label_smoothing": self.run.config.label_smoothing,
         }
 
     def mistakes(self, limit: int = MISTAKES_SHOWN) -> dict[str, Any]:
@@ -415,6 +420,6 @@ class Inspector:
             "version": version,
             "count": len(found),
             "total": self.test_images.count(),
-            "shape": list(self.pipeline.native),
+            "shape": list(self.native_shape),
             "images": found[:limit],
         }

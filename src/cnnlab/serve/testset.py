@@ -15,34 +15,37 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from cnnlab.serve.run_source import InputPipeline, ServedRun
+from cnnlab.data.imagefolder import FolderImages, build_transform
+from cnnlab.data.memory import ImageTensors
+from cnnlab.errors import CnnlabError
+from cnnlab.runs import Pipeline, Run
 
 BATCH = 500  # test images per forward pass when looking for mistakes
 
 
 class TestImages:
-    def __init__(self, run: ServedRun) -> None:
+    def __init__(self, run: Run) -> None:
         self.run = run
-        self._split = None
+        self._split: ImageTensors | FolderImages | None = None
         self._error: str | None = None
         self._lock = threading.Lock()
 
-    def _load(self):
+    def _load(self) -> ImageTensors | FolderImages | None:
         with self._lock:
             if self._split is None and self._error is None:
-                from cnnlab.data import load_dataset
-                from cnnlab.errors import CnnlabError
-
-                # an image tree is cropped to the run's size when loaded; in-memory data stays native
-                tree = self.run.dataset == "imagefolder"
-                resize = self.run.config.get("resize", 0) if tree else 0
+                # the run's test split as it was fed: in memory the images stay as stored (uint8,
+                # native size; --resize happens per batch), an image tree's are cropped to its size
                 try:
-                    split = load_dataset(self.run.dataset, self.run.data_dir, quiet=True, resize=resize, workers=0)[1]
+                    self._split = self.run.test_data
                 except (CnnlabError, OSError) as e:
-                    self._error = f"the test set of {self.run.dataset} cannot be loaded: {e}"
-                else:
-                    self._split = split
+                    self._error = f"the test set of {self.run.config.dataset} cannot be loaded: {e}"
         return self._split
+
+    def _loaded(self) -> ImageTensors | FolderImages:
+        split = self._load()
+        if split is None:
+            raise CnnlabError(self._error or "no test set")
+        return split
 
     def available(self) -> bool:
         return self._load() is not None
@@ -56,25 +59,19 @@ class TestImages:
         return len(split) if split is not None else 0
 
     def check(self, index: int) -> None:
-        from cnnlab.errors import CnnlabError
-
-        if self._load() is None:
-            raise CnnlabError(self._error or "no test set")
-        n = self.count()
+        n = len(self._loaded())
         if not 0 <= index < n:
             raise CnnlabError(f"index {index} is out of range; the test set has {n} images (0-{n - 1})")
 
     def native(self, index: int) -> tuple[np.ndarray, int]:
         """Test image ``index`` as (H, W) or (C, H, W) in [0, 1], and its label."""
         self.check(index)
-        split = self._split
-        if hasattr(split, "images"):  # in memory (MNIST, Fashion-MNIST, CIFAR)
+        split = self._loaded()
+        if isinstance(split, ImageTensors):  # in memory (MNIST, Fashion-MNIST, CIFAR)
             img = split.images[index].float().numpy() / 255.0  # (C, H, W)
             return (img[0] if img.shape[0] == 1 else img), int(split.labels[index])
         path, label = _folder_sample(split, index)
         from PIL import Image
-
-        from cnnlab.data.imagefolder import build_transform
 
         # the run's own evaluation transform (resize, centre crop), without its normalization
         crop = build_transform(False, split.size, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
@@ -83,8 +80,8 @@ class TestImages:
 
     def _native_batches(self):
         """(uint8 (B, Cn, Hn, Wn), labels (B,), first index) over the whole test split."""
-        split = self._split
-        if hasattr(split, "images"):
+        split = self._loaded()
+        if isinstance(split, ImageTensors):
             for i in range(0, len(split), BATCH):
                 yield split.images[i : i + BATCH].cpu(), split.labels[i : i + BATCH].cpu(), i
             return
@@ -94,13 +91,13 @@ class TestImages:
             yield x, torch.tensor(labels), i
 
     @torch.inference_mode()
-    def mistakes(self, model: nn.Module, pipeline: InputPipeline) -> list[dict[str, Any]]:
+    def mistakes(self, model: nn.Module, pipeline: Pipeline) -> list[dict[str, Any]]:
         """Every test image ``model`` gets wrong, most confident mistakes first, with its pixels."""
         if self._load() is None:
             return []
         found = []
         for x, labels, first in self._native_batches():
-            probs = torch.softmax(model(pipeline.batch(x.float() / 255.0)).float(), 1)  # (B, K)
+            probs = torch.softmax(model(pipeline.preprocess(x)).float(), 1)  # uint8 (B, Cn, Hn, Wn) in; (B, K)
             conf, pred = probs.max(1)
             for k in torch.nonzero(pred != labels).flatten().tolist():
                 found.append(
@@ -121,8 +118,11 @@ def _pixels(img: Tensor) -> str:
     return base64.b64encode(img.contiguous().numpy().tobytes()).decode()
 
 
-def _folder_sample(split, index: int) -> tuple[str, int]:
-    ds = split.dataset
+def _folder_sample(split: FolderImages, index: int) -> tuple[str, int]:
+    from torchvision.datasets import DatasetFolder
+
+    ds = split.dataset  # an ImageFolder, or a Subset of one
     if isinstance(ds, torch.utils.data.Subset):
         ds, index = ds.dataset, ds.indices[index]
+    assert isinstance(ds, DatasetFolder), type(ds)
     return ds.samples[index]

@@ -21,7 +21,7 @@ _COMPUTATION_DTYPE = {torch.float16: torch.float32, torch.bfloat16: torch.float3
 
 def _plain(*tensors: Tensor | None) -> bool:
     """Every tensor given is a contiguous floating meta tensor of the first one's dtype."""
-    dtype = tensors[0].dtype
+    dtype = next(t.dtype for t in tensors if t is not None)
     return all(
         t is None or (t.device.type == "meta" and t.dtype == dtype and t.dtype in _FLOATS and t.is_contiguous())
         for t in tensors
@@ -174,7 +174,7 @@ def max_pool2d_with_indices(input, kernel_size, stride=(), padding=0, dilation=1
     k = _pair(kernel_size)
     s = _pair(stride, default=k)
     p, d = _pair(padding), _pair(dilation)
-    if None in (k, s, p, d) or min(k) < 1 or min(s) < 1 or min(d) < 1 or min(p) < 0:
+    if k is None or s is None or p is None or d is None or min(k) < 1 or min(s) < 1 or min(d) < 1 or min(p) < 0:
         return None
     sizes = []
     for n, kk, ss, pp, dd in zip(input.shape[-2:], k, s, p, d):

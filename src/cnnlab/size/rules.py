@@ -16,6 +16,7 @@ so connections = MACs per example. With biases counted, each unit has one more c
 from __future__ import annotations
 
 import math
+from typing import Protocol, runtime_checkable
 
 import torch
 from torch import nn
@@ -123,6 +124,7 @@ def pool_window(module: nn.Module | None, in_shape: tuple[int, ...], out_shape: 
     """F² (the window size) of a pooling layer (for an adaptive pool see ``adaptive_connections``)."""
     kernel = getattr(module, "kernel_size", None) or getattr(module, "extent", None)
     nd = len(out_shape) - 1
+    assert kernel is not None, f"{type(module).__name__} is counted as pooling but has no kernel_size"
     return math.prod(kernel) if isinstance(kernel, tuple) else kernel**nd
 
 
@@ -138,12 +140,19 @@ def adaptive_connections(in_shape: tuple[int, ...], out_shape: tuple[int, ...]) 
     return leading * math.prod(per_axis)
 
 
+@runtime_checkable
+class CountsConnections(Protocol):
+    """A layer that counts its own connections (lenet5-1998's C3, whose maps see only some inputs)."""
+
+    def cnnlab_connections(self, output_shape: tuple[int, ...]) -> int: ...
+
+
 def module_connections(
     module: nn.Module, kind: str, in_shape: tuple[int, ...], out_shape: tuple[int, ...], macs: int, count_bias: bool
 ) -> int:
     """The lecture's connections of one call of a layer module, per example (shapes without batch)."""
     units = math.prod(out_shape)
-    if hasattr(module, "cnnlab_connections"):  # a layer that knows better (C3's partial table)
+    if isinstance(module, CountsConnections):  # a layer that knows better (C3's partial table)
         n = module.cnnlab_connections(out_shape)
         return n if count_bias else n - units
     has_bias = getattr(module, "bias", None) is not None
@@ -156,6 +165,7 @@ def module_connections(
             return adaptive_connections(in_shape, out_shape)
         return units * pool_window(module, in_shape, out_shape)
     if kind == "RBF":
+        assert isinstance(module, RBFOutput), type(module)
         return module.centres.numel()
     return macs
 

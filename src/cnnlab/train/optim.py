@@ -44,13 +44,16 @@ def effective_hyperparameters(optimizer: torch.optim.Optimizer, scheduler, cfg: 
     """
     g = optimizer.param_groups[0]
     momentum_key = "beta1" if isinstance(optimizer, torch.optim.AdamW) else "momentum"
+    onecycle = isinstance(scheduler, torch.optim.lr_scheduler.OneCycleLR)
     out: dict = {
         "optimizer": type(optimizer).__name__,
-        "schedule": cfg.schedule,
+        # a run under 4 steps is too short for one cycle: build_schedule gives it a constant rate
+        "schedule": "constant" if cfg.schedule == "onecycle" and not onecycle else cfg.schedule,
         "total_steps": total_steps,
         "weight_decay": g["weight_decay"],
     }
     if isinstance(scheduler, torch.optim.lr_scheduler.OneCycleLR):
+        # OneCycleLR keeps its phase boundaries in a private attribute, absent from torch's stub
         peak_step = scheduler._schedule_phases[0]["end_step"]  # type: ignore[attr-defined]
         out["lr"] = {"start": g["initial_lr"], "peak": g["max_lr"], "peak_step": int(peak_step), "end": g["min_lr"]}
         if scheduler.cycle_momentum:

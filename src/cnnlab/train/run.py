@@ -175,6 +175,7 @@ def _run(cfg, out, quiet: bool, echo, resume, epochs: int | None, dist: Dist) ->
     generator = torch.Generator().manual_seed(cfg.seed)  # shuffling and augmentation
     model, model_args = build_model(cfg, train)
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    # torch's stub types Module.to without its memory_format keyword (which it takes)
     raw = model.to(device).to(memory_format=memory_format)  # pyright: ignore[reportCallIssue]
     total_steps = train.num_batches(cfg.batch_size)
     optimizer = build_optimizer(raw, cfg)
@@ -341,15 +342,15 @@ def _run(cfg, out, quiet: bool, echo, resume, epochs: int | None, dist: Dist) ->
                 )
                 epoch_state = None
     except DivergedError as e:
-        e.summary = {**summary, "status": "diverged", "error": str(e)}  # type: ignore[attr-defined]
+        e.summary = {**summary, "status": "diverged", "error": str(e)}
         if dist.main and run is not None:
-            run.write_summary(e.summary)  # type: ignore[attr-defined]
+            run.write_summary(e.summary)
         raise
     except (TrainingInterrupted, KeyboardInterrupt) as e:
         if dist.main and run is not None:
             run.write_summary({**summary, "status": "interrupted"})
         if isinstance(e, TrainingInterrupted):
-            e.summary = {**summary, "status": "interrupted"}  # type: ignore[attr-defined]
+            e.summary = {**summary, "status": "interrupted"}
         raise
     finally:
         if writer is not None:

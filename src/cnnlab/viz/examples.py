@@ -174,7 +174,7 @@ def top_examples_many(
     out = []
     for j, c in enumerate(channels):
         locations = [tuple(map(int, loc)) for loc in best_loc[j]] if spatial else None
-        boxes = [field.box(loc, data.shape[1:]) for loc in locations] if locations else None
+        boxes = [field.box(loc, data.shape[1:]) for loc in locations] if locations and field else None
         fields = [unclipped_box(field, loc) for loc in locations] if locations else None
         indices = best_i[j].tolist()
         kept = [data.pixels(i).cpu() for i in indices] if hasattr(data, "pixels") else None  # as the model saw them

@@ -105,7 +105,7 @@ def snapshots_figure(result: RenderResult, title: str = "", row_labels: list[str
 def _example_tiles(images_u8, top: TopExamples) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Full images in [0, 1] (H, W[, 3]) and their receptive-field patches (padded outside the image)."""
     full = [chw_to_hwc(images_u8[i].float().numpy() / 255) for i in top.indices]
-    patches = [padded_patch(img, box) for img, box in zip(full, top.fields)] if top.fields else []
+    patches = [padded_patch(img, (box[0], box[1])) for img, box in zip(full, top.fields)] if top.fields else []
     return full, patches
 
 
@@ -191,9 +191,9 @@ def weights_figure(units: np.ndarray, title: str = "", unit_cols: int | None = N
     inner = m if m <= 8 else math.ceil(math.sqrt(m))  # maps per row inside a unit's block
     blocks = [tile_maps(units[i], inner) for i in range(u)]
     bh, bw = blocks[0].shape
-    unit_cols = unit_cols or (u if u <= 8 else max(1, min(u, math.ceil(math.sqrt(u * bh / bw)))))
+    cols = unit_cols or (u if u <= 8 else max(1, min(u, math.ceil(math.sqrt(u * bh / bw)))))
     gap = 1 if m == 1 else 3
-    picture = tile_maps(np.stack(blocks), unit_cols, pad=gap)
+    picture = tile_maps(np.stack(blocks), cols, pad=gap)
     peak = float(np.nanmax(np.abs(units))) or 1.0
     norm = Normalize(-peak, peak)
     cmap = colormaps[DIVERGING].with_extremes(bad=SEPARATOR)  # gaps: dark, never mistaken for a weight

@@ -23,6 +23,7 @@ from torch import nn
 
 from cnnlab.display import Picture
 from cnnlab.errors import CnnlabError
+from cnnlab.models.lenet1998 import PartialConv2d
 from cnnlab.nn import LocallyConnected2d
 from cnnlab.viz import images
 from cnnlab.viz.figures import colour_filters_figure, near_square, picture, save, tile_maps, weights_figure
@@ -45,6 +46,7 @@ def input_layout(model: nn.Module, layer: str, input_shape: tuple[int, ...]) -> 
     tensor produced before the layer runs (the model's input counts), if it holds exactly the
     layer's inputs; else (n,) for an input with no spatial layout (F6's 120 inputs from F5)."""
     module = get_layer(model, layer)
+    assert isinstance(module, nn.Linear), f"{layer} is a {type(module).__name__}, not a fully connected layer"
     n = module.in_features
     last: list[tuple[int, ...]] = [tuple(input_shape)]
 
@@ -90,7 +92,7 @@ def filter_weights(model: nn.Module, layer: str, input_shape: tuple[int, ...]) -
             .view(module.out_channels, module.in_channels, *module.kernel_size)
         )
         kind = f"locally connected: the {module.out_channels} filters at the centre position"
-    elif hasattr(module, "dense_weight"):
+    elif isinstance(module, PartialConv2d):  # lenet5-1998's C3: Table I's zeros included
         w, kind = module.dense_weight().detach().float().cpu(), "conv filters"
     elif isinstance(module, nn.Linear):
         w = module.weight.detach().float().cpu()  # (U, n)
@@ -111,8 +113,8 @@ def filter_weights(model: nn.Module, layer: str, input_shape: tuple[int, ...]) -
             f"fully connected: each of the {w.shape[0]} units' weights in the layout of its input, {where}",
             False,
         )
-    elif getattr(module, "weight", None) is not None and module.weight.ndim == 4:
-        w, kind = module.weight.detach().float().cpu(), "conv filters"
+    elif isinstance(weight := getattr(module, "weight", None), torch.Tensor) and weight.ndim == 4:
+        w, kind = weight.detach().float().cpu(), "conv filters"
     else:
         raise CnnlabError(
             f"{type(module).__name__} has no filters to show; pick a conv, fully connected or locally connected layer"

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from cnnlab.errors import CnnlabError
+from cnnlab.nn.meta import stand_in_input, stand_in_state
 
 
 def layer_names(model: nn.Module) -> list[str]:
@@ -102,15 +103,12 @@ def layer_table(model: nn.Module, input_shape: tuple[int, ...]) -> list[dict]:
         for name, module in model.named_modules()
         if name
     ]
-    state = {
-        k: torch.empty_like(v, device="meta")
-        for k, v in {**dict(model.named_parameters()), **dict(model.named_buffers())}.items()
-    }
+    state, _ = stand_in_state(model)
     was = model.training
     model.eval()
     try:
         with torch.no_grad():
-            torch.func.functional_call(model, state, (torch.zeros(1, *input_shape, device="meta"),), strict=False)
+            torch.func.functional_call(model, state, (stand_in_input(model, tuple(input_shape)),), strict=False)
     finally:
         model.train(was)
         for h in handles:

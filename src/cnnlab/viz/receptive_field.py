@@ -20,6 +20,7 @@ transposed conv and upsampling included). Tested against a gradient-based brute 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -145,7 +146,8 @@ def _resize_back(op: str, args: tuple, n_in: int, n_out: int) -> Callable[[Posit
 def _chain(axes: list[Callable[[Positions], Positions | None]], prev: Back) -> Back:
     def back(sets: tuple[Positions, ...]) -> tuple[Positions, ...] | None:
         mapped = [f(v) for f, v in zip(axes, sets)]
-        return None if any(m is None for m in mapped) else prev(tuple(mapped))
+        known = [m for m in mapped if m is not None]
+        return None if len(known) < len(mapped) else prev(tuple(known))
 
     return back
 
@@ -265,10 +267,7 @@ def receptive_fields(
     """
     outputs: dict[str, Tensor] = {}
     handles = [
-        get_layer(model, name).register_forward_hook(
-            lambda m, i, o, name=name: outputs.__setitem__(name, o[0] if isinstance(o, tuple) else o)
-        )
-        for name in layers
+        get_layer(model, name).register_forward_hook(functools.partial(_keep_output, outputs, name)) for name in layers
     ]
     state, _ = stand_in_state(model)
     image = stand_in_input(model, tuple(input_shape))
@@ -300,3 +299,11 @@ def receptive_fields(
             )
         result[name] = f
     return result
+
+
+def _keep_output(outputs: dict[str, Tensor], name: str, module: nn.Module, inputs: object, output: object) -> None:
+    """A forward hook's body: keep the layer's output (the first, for a layer returning a
+    tuple); a layer whose output is no tensor has no field (``receptive_fields`` says so)."""
+    out = output[0] if isinstance(output, tuple) else output
+    if isinstance(out, Tensor):
+        outputs[name] = out

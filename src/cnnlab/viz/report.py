@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from cnnlab import atomic
+from cnnlab.data import ImageTensors
 from cnnlab.errors import CnnlabError
 from cnnlab.viz import images, objectives
 from cnnlab.viz.examples import top_examples_many
@@ -73,11 +74,15 @@ def write_report(
     if steps < 1:
         raise CnnlabError(f"--steps must be at least 1, got {steps}")
     subject = load_subject(str(run_dir))
-    if subject.dataset is None:
+    if subject.run is None:
         raise CnnlabError("viz report needs a run folder from `cnnlab train` (it uses the run's dataset)")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     _, test = subject.run.data()  # fed as the run was trained (--resize included)
+    if not isinstance(test, ImageTensors):
+        raise CnnlabError(
+            "viz report searches test images held in memory (MNIST, Fashion-MNIST, CIFAR runs); an image-folder run is not supported"
+        )
     model = subject.model.eval()
     sections: list[tuple[str, str, list[tuple[str, str]]]] = []
     snaps = report_snapshots(steps)

@@ -16,26 +16,33 @@ from __future__ import annotations
 
 import math
 
+import scipy.fft
 import torch
 import torch.nn.functional as F
-from scipy.fft import next_fast_len
 from torch import Tensor
 
 from cnnlab.conv.regions import Region, full_shape, slices
 from cnnlab.conv.registry import Method, Shape, register
 
 
+def fast_len(n: int) -> int:
+    """The next size >= ``n`` whose real FFT is fast (scipy's, whose stub allows None)."""
+    size = scipy.fft.next_fast_len(n, real=True)
+    assert size is not None, n
+    return size
+
+
 def fft(a: Tensor, b: Tensor, region: Region) -> Tensor:
     full = full_shape(a.shape, b.shape)
-    size = [next_fast_len(n, real=True) for n in full]
+    size = [fast_len(n) for n in full]
     spectrum = torch.fft.rfftn(a, s=size) * torch.fft.rfftn(b, s=size)
     return torch.fft.irfftn(spectrum, s=size)[slices(region)]
 
 
 def block_length(m: int, k: int) -> int:
     """FFT length per block along one axis: ~8× the kernel, but no longer than the whole signal."""
-    whole = next_fast_len(m + k - 1, real=True)
-    return min(whole, next_fast_len(max(8 * k, 16), real=True))
+    whole = fast_len(m + k - 1)
+    return min(whole, fast_len(max(8 * k, 16)))
 
 
 def overlap_add(a: Tensor, b: Tensor, region: Region) -> Tensor:
@@ -68,7 +75,7 @@ FFT_CHUNK_BYTES = 4 << 20
 def batch(x: Tensor, k: Tensor, r: Region) -> Tensor:
     """(N, C, H, W) images; kernel (kh, kw), (C, kh, kw) or (O, C, kh, kw); the kernel's
     transform is computed once, the images' a few at a time."""
-    size = [next_fast_len(n, real=True) for n in full_shape(x.shape[-2:], k.shape[-2:])]
+    size = [fast_len(n) for n in full_shape(x.shape[-2:], k.shape[-2:])]
     K = torch.fft.rfft2(k, s=size)  # (..., Hf, Wf//2+1), computed once
     per_image = x[0].numel() // (x.shape[-2] * x.shape[-1]) * size[0] * size[1] * x.element_size()
     step = max(1, FFT_CHUNK_BYTES // per_image)
@@ -82,7 +89,7 @@ def batch(x: Tensor, k: Tensor, r: Region) -> Tensor:
 
 def fft_work(shape_a: Shape, shape_b: Shape, mode: str) -> list[float]:
     """Transforms of the padded size L: 1, L·log2 L, L."""
-    size = math.prod(next_fast_len(n, real=True) for n in full_shape(shape_a, shape_b))
+    size = math.prod(fast_len(n) for n in full_shape(shape_a, shape_b))
     return [1.0, size * math.log2(size + 1), size]
 
 

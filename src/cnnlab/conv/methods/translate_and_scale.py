@@ -36,7 +36,7 @@ def add_shifted_copies(out: Tensor, x: Tensor, kernel: Tensor, differentiable: b
     """out[..., τ + i] += kernel[τ] · x[..., i] for every tap τ, over the trailing kernel.ndim dims.
     ``skip_zeros`` leaves out zero taps (only right when ``x`` is finite: 0 · inf is NaN)."""
     nd = kernel.ndim
-    scales = None if differentiable else kernel.flatten().tolist()  # one host read, then plain numbers
+    scales: list[float] = [] if differentiable else kernel.flatten().tolist()  # one host read, then plain numbers
     for n, tau in enumerate(itertools.product(*(range(k) for k in kernel.shape))):
         window = (..., *(slice(t, t + m) for t, m in zip(tau, x.shape[-nd:])))  # x shifted by τ
         if differentiable:
