@@ -5,13 +5,20 @@ fully connected ones)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 
 from cnnlab import atomic
 from cnnlab.display import Picture
 from cnnlab.extras import require
-from cnnlab.size.report import SizeReport
+
+
+class SizeReport(Protocol):  # cnnlab.size.report.SizeReport, described, not imported: its plot() draws with this module
+    model: str
+    layers: list[dict[str, Any]]
+    rules_of_thumb: dict[str, float]
+
 
 MAX_BARS = 60  # wider models are shown by their largest layers, in order
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import textwrap
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -29,8 +29,27 @@ from cnnlab.viz.images import DIVERGING, chw_to_hwc
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from cnnlab.viz.examples import TopExamples
-    from cnnlab.viz.render import RenderResult
+
+# What the figures read of a render result and of top examples. They are described here, not
+# imported: render.py and examples.py draw themselves with these figures, so this module sits
+# below them.
+class RenderResult(Protocol):  # cnnlab.viz.render.RenderResult
+    snapshots: dict[int, np.ndarray]  # step -> (B, C, H, W) in [0, 1]
+
+    @property
+    def final(self) -> np.ndarray: ...
+
+
+class TopExamples(Protocol):  # cnnlab.viz.examples.TopExamples (frozen: read-only here too)
+    @property
+    def indices(self) -> list[int]: ...  # dataset indices, strongest first
+
+    @property
+    def values(self) -> list[float]: ...  # the unit's activation for each
+
+    @property
+    def fields(self) -> Any: ...  # each one's receptive field (one (start, stop) per spatial axis), or None
+
 
 OUTSIDE = (np.array([0.70, 0.76, 0.90]), np.array([0.55, 0.62, 0.80]))  # checkerboard: "no image here"
 BOX = "#ff3b30"  # receptive-field outline
