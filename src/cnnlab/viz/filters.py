@@ -74,7 +74,7 @@ def input_layout(model: nn.Module, layer: str, input_shape: tuple[int, ...]) -> 
 
 
 class _Arrived(Exception):
-    pass
+    """Raised by the pre-hook when the layer is reached: the shapes before it are recorded, the rest of the forward pass is not needed."""
 
 
 def filter_weights(model: nn.Module, layer: str, input_shape: tuple[int, ...]) -> tuple[np.ndarray, str, bool]:
