@@ -64,6 +64,16 @@ def _figure(metrics, title: str, label_smoothing: float, reference):
     ax_loss.set_xlabel("epoch")
     ax_loss.set_ylabel("cross-entropy")
     ax_loss.set_yscale("log")
+    # plain numbers on the log axis (matplotlib's default writes a loss that spans less than a
+    # decade as "2.3×10⁰"); minor ticks labelled, a chosen few, while it spans under 2 decades
+    from matplotlib.ticker import LogFormatter
+
+    class Plain(LogFormatter):  # LogFormatter's choice of which ticks to label, written 0.6, not 6e-01
+        def __call__(self, x, pos=None):
+            return f"{x:.3g}" if super().__call__(x, pos) else ""
+
+    ax_loss.yaxis.set_major_formatter(Plain())
+    ax_loss.yaxis.set_minor_formatter(Plain(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
     ax_loss.legend()
     ax_loss.grid(alpha=0.3)
     ax_acc.plot(epochs, [100 * r["test_accuracy"] for r in metrics], "s-", color="tab:green", label="test accuracy")
