@@ -13,6 +13,7 @@ from cnnlab.models import create
 from cnnlab.viz import objectives
 from cnnlab.viz.figures import OUTSIDE, padded_patch, snapshots_figure, weights_figure
 from cnnlab.viz.filters import filter_weights, input_layout
+from cnnlab.viz.layers import capture
 from cnnlab.viz.param import make_param
 from cnnlab.viz.render import RenderConfig, RenderResult, render
 from cnnlab.viz.source import load_subject
@@ -196,3 +197,56 @@ def test_bad_render_settings_are_refused():
     for bad in ({"decay": 1.5}, {"blur_every": -1}, {"blur_sigma": 0.0}, {"batch": 0}):
         with pytest.raises(CnnlabError):
             RenderConfig(**bad)
+
+
+def test_the_report_optimizes_each_channels_centre_unit_and_its_field_is_what_that_unit_sees():
+    """``objectives.neurons`` is the centre unit of each image's channel, values and gradient: the
+    input pixels that reach it are exactly the field ``centre_field`` outlines (LeNet-5's C3:
+    the 14×14 square around the middle of the 10×10 map), checked by the input gradient."""
+    from cnnlab.viz.report import centre_field
+
+    torch.manual_seed(0)
+    model = create("lenet5").eval()
+    with torch.no_grad(), capture(model, ["C3"]) as acts:
+        model(torch.randn(3, 1, 28, 28))
+    img = torch.zeros(3, 1, 28, 28)
+    got = objectives.neurons("C3", [5, 0, 9])(acts, img)
+    assert got.tolist() == [acts["C3"][b, c, 5, 5].item() for b, c in enumerate([5, 0, 9])]
+    assert got.tolist() == [objectives.neuron("C3", c)(acts, img)[b].item() for b, c in enumerate([5, 0, 9])]
+
+    x = torch.rand(2, 1, 28, 28, requires_grad=True)
+    with capture(model, ["C3"]) as acts:
+        model(x)
+    objectives.neurons("C3", [5, 9])(acts, x).sum().backward()
+    field = centre_field(model, (1, 28, 28), "C3", (16, 10, 10))
+    assert field == ((8, 22), (8, 22))
+    for b in range(2):
+        ys, xs = torch.nonzero(x.grad[b, 0]).T
+        assert (int(ys.min()), int(ys.max()) + 1) == field[0] and (int(xs.min()), int(xs.max()) + 1) == field[1]
+
+
+def _outlines(ax) -> list[tuple[float, float, float, float]]:
+    from matplotlib.patches import Rectangle
+
+    return [(p.get_x(), p.get_y(), p.get_width(), p.get_height()) for p in ax.patches if isinstance(p, Rectangle)]
+
+
+def test_the_optimized_image_has_its_units_field_outlined():
+    from cnnlab.viz.examples import TopExamples
+    from cnnlab.viz.figures import pair_figure
+
+    snaps = {s: np.full((1, 1, 28, 28), 0.5) for s in (0, 4, 48)}
+    result = RenderResult(snaps, 0.0, 1.0)
+    box = ((8, 22), (8, 22))
+    fig = snapshots_figure(result, "t", field=box)
+    assert [_outlines(ax) for ax in fig.axes] == [[(7.5, 7.5, 14, 14)]] * 3
+    assert all(not _outlines(ax) for ax in snapshots_figure(result, "t").axes)  # no field: no outline
+
+    top = TopExamples("C3", 5, list(range(9)), [1.0] * 9, [(0, 0)] * 9, None, [((-4, 10), (-4, 10))] * 9)
+    shown = {i: torch.zeros(1, 28, 28, dtype=torch.uint8) for i in range(9)}
+    fig = pair_figure(shown, top, result, "C3 channel 5", field=box)
+    optimized = [ax for ax in fig.axes if ax.get_title().startswith("Optimization")]
+    assert len(optimized) == 1 and _outlines(optimized[0]) == [(7.5, 7.5, 14, 14)]
+    assert "centre unit" in optimized[0].get_title() and "step 48" in optimized[0].get_title()
+    examples = [ax for ax in fig.axes if ax not in optimized]
+    assert all(_outlines(ax) == [(-0.5, -0.5, 10, 10)] for ax in examples)  # clipped to the image

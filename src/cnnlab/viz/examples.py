@@ -73,15 +73,17 @@ class TopExamples:
         shown = {i: img * 255 for i, img in zip(self.indices, self.images or [])}
         return picture(examples_figure(shown, self, title), title)
 
-    def beside(self, result: RenderResult, title: str = "") -> Picture:
+    def beside(self, result: RenderResult, title: str = "", field=None) -> Picture:
         """Distill's comparison for this unit ("Baseball—or stripes?"): the top dataset
         examples (3×3, fields outlined) beside ``result``, the image optimized from noise to
-        excite the same unit (needs the ``plot`` extra)."""
+        excite the same unit, with ``field`` (the optimized unit's receptive field, as
+        ``unclipped_box`` gives it) outlined on it (needs the ``plot`` extra)."""
         from cnnlab.viz.figures import pair_figure, picture
 
         self._full()
         shown = {i: img * 255 for i, img in zip(self.indices, self.images or [])}
-        return picture(pair_figure(shown, self, result, title), title or f"{self.layer} channel {self.channel}")
+        fig = pair_figure(shown, self, result, title, field=field)
+        return picture(fig, title or f"{self.layer} channel {self.channel}")
 
     def _full(self) -> list[np.ndarray]:
         from cnnlab.viz.images import chw_to_hwc

@@ -6,7 +6,7 @@
   the patches under it; where a field runs past the image border the patch shows
   ``OUTSIDE`` (a blue-grey checkerboard no image pixel can be mistaken for), not ink;
 * ``pair_figure``: Distill's comparison, dataset examples beside the optimized image
-  ("Baseball—or stripes?");
+  ("Baseball—or stripes?"), the optimized unit's receptive field outlined on both sides;
 * ``weights_figure``: signed weights on one diverging colour map (``DIVERGING``: blue < 0,
   white = 0, red > 0, symmetric at ± the largest |weight|) with a colour bar, the same map
   the ``cnnlab serve`` page uses.
@@ -50,6 +50,8 @@ class TopExamples(Protocol):  # cnnlab.viz.examples.TopExamples (frozen: read-on
     @property
     def fields(self) -> Any: ...  # each one's receptive field (one (start, stop) per spatial axis), or None
 
+
+Box = tuple[tuple[int, int], tuple[int, int]]  # ((y0, y1), (x0, x1)), [lo, hi), may run past the border
 
 OUTSIDE = (np.array([0.70, 0.76, 0.90]), np.array([0.55, 0.62, 0.80]))  # checkerboard: "no image here"
 BOX = "#ff3b30"  # receptive-field outline
@@ -101,8 +103,11 @@ def _show(ax, img: np.ndarray) -> None:
     ax.set_yticks([])
 
 
-def snapshots_figure(result: RenderResult, title: str = "", row_labels: list[str] | None = None) -> Figure:
-    """A row per image of the batch, a column per snapshot step, each column titled with its step."""
+def snapshots_figure(
+    result: RenderResult, title: str = "", row_labels: list[str] | None = None, field: Box | None = None
+) -> Figure:
+    """A row per image of the batch, a column per snapshot step, each column titled with its step;
+    ``field`` (a receptive-field box) is outlined on every snapshot."""
     steps = sorted(result.snapshots)
     rows = result.final.shape[0]
     fig = new_figure(figsize=(1.45 * len(steps) + (0.5 if row_labels else 0), 1.45 * rows + 0.55))
@@ -110,7 +115,10 @@ def snapshots_figure(result: RenderResult, title: str = "", row_labels: list[str
     for b in range(rows):
         for j, s in enumerate(steps):
             ax = axes[b, j]
-            _show(ax, chw_to_hwc(result.snapshots[s][b]))
+            img = chw_to_hwc(result.snapshots[s][b])
+            _show(ax, img)
+            if field is not None:
+                _outline(ax, field, img.shape)
             if b == 0:
                 ax.set_title(f"step {s}", fontsize=9)
         if row_labels:
@@ -160,9 +168,11 @@ def examples_figure(images_u8, top: TopExamples, title: str = "") -> Figure:
     return fig
 
 
-def pair_figure(images_u8, top: TopExamples, result: RenderResult, title: str = "") -> Figure:
+def pair_figure(images_u8, top: TopExamples, result: RenderResult, title: str = "", field: Box | None = None) -> Figure:
     """Distill's pair for one unit: its top-9 dataset examples (3×3, fields outlined) beside the
-    image optimized from noise to excite it."""
+    image optimized from noise to excite it. When the optimized unit is one position of the map
+    (``objectives.neuron``), ``field`` is its receptive field, outlined the same way, so the two
+    sides compare like with like: what lies in a field."""
     full, _ = _example_tiles(images_u8, top)
     fig = new_figure(figsize=(6.0, 3.3))
     grid = fig.add_gridspec(3, 7, wspace=0.08, hspace=0.08, left=0.02, right=0.98, top=0.84, bottom=0.03)
@@ -174,8 +184,12 @@ def pair_figure(images_u8, top: TopExamples, result: RenderResult, title: str = 
         if j == 1:
             ax.set_title("Dataset examples", fontsize=9)
     ax = fig.add_subplot(grid[:, 3:7])
-    _show(ax, chw_to_hwc(result.final[0]))
-    ax.set_title(f"Optimization (step {max(result.snapshots)})", fontsize=9)
+    img = chw_to_hwc(result.final[0])
+    _show(ax, img)
+    if field is not None:
+        _outline(ax, field, img.shape)
+    what = "centre unit, its field outlined, " if field is not None else ""
+    ax.set_title(f"Optimization ({what}step {max(result.snapshots)})", fontsize=9)
     if title:
         fig.suptitle(title, fontsize=10)
     return fig

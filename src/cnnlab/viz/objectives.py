@@ -6,7 +6,8 @@ one value per image in the batch. Build them from the pieces below and combine::
     obj = channel("C3", 5) - 1e-3 * l1() - 1e-2 * total_variation()
     obj = class_logit(7) + 0.5 * diversity("C3")          # a batch of different 7s
 
-``neuron`` one unit (the centre, by default); ``channel`` one feature map's mean;
+``neuron`` one unit (the centre, by default), ``neurons`` the centre units of several channels
+(one per image of a batch); ``channel`` one feature map's mean;
 ``deepdream`` a whole layer (mean square activation); ``class_logit`` an output; ``direction``
 a direction in a layer's channel space. Regularizers (to subtract): ``l1``, ``l2``,
 ``total_variation``. ``diversity`` rewards a batch for differing (Mordvintsev et al. 2018).
@@ -79,6 +80,21 @@ def neuron(layer: str, channel: int, y: int | None = None, x: int | None = None)
         return a[:, yy, xx]
 
     return Objective(fn, f"neuron {layer}:{channel}", frozenset({layer}))
+
+
+def neurons(layer: str, cs: list[int]) -> Objective:
+    """Image b of the batch maximizes the centre unit of channel ``cs[b]`` (as ``neuron``, with
+    the default position): one render for the centre units of many channels."""
+
+    def fn(acts, image):
+        a = acts[layer]
+        assert a.shape[0] == len(cs), f"batch {a.shape[0]} != {len(cs)} channels"
+        picked = a[torch.arange(len(cs), device=a.device), torch.as_tensor(cs, device=a.device)]  # (B, ...)
+        if picked.ndim == 1:
+            return picked
+        return picked[:, picked.shape[1] // 2, picked.shape[2] // 2]  # (B,)
+
+    return Objective(fn, f"neurons {layer}:{','.join(map(str, cs))}", frozenset({layer}))
 
 
 def channel(layer: str, c: int) -> Objective:

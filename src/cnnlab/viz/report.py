@@ -5,7 +5,8 @@ shows, for a trained MNIST-like run, in one folder with an ``index.html``.
     weights_<L>.png             every other weight layer; fully connected units in their input's layout
     examples_<L>_<c>.png        top-9 test images for channel c of conv layer L, field of the maximum
                                 outlined, the patches below
-    features_<L>_<c>.png        an image optimized from noise to excite channel c, steps labelled
+    features_<L>_<c>.png        an image optimized from noise to excite the centre unit of channel c,
+                                steps labelled, that unit's receptive field outlined
     unit_<L>_<c>.png            the two side by side (Distill's "Baseball—or stripes?" pair)
     units.html                  every unit's pair, layer by layer
     class_<k>.png               gradient ascent on each class logit, steps labelled
@@ -25,10 +26,11 @@ from cnnlab import atomic
 from cnnlab.data import ImageTensors
 from cnnlab.errors import CnnlabError
 from cnnlab.viz import images, objectives
-from cnnlab.viz.examples import top_examples_many
+from cnnlab.viz.examples import top_examples_many, unclipped_box
 from cnnlab.viz.figures import examples_figure, pair_figure, save, snapshots_figure
 from cnnlab.viz.filters import WEIGHT_LAYERS, first_weight_layer, save_filter_grid
 from cnnlab.viz.layers import capture
+from cnnlab.viz.receptive_field import receptive_fields
 from cnnlab.viz.render import DEFAULT_SNAPSHOTS, RenderConfig, RenderResult, render
 from cnnlab.viz.saliency import saliency_figure
 from cnnlab.viz.source import Subject, load_subject
@@ -55,10 +57,18 @@ def report_snapshots(steps: int) -> tuple[int, ...]:
     return tuple(sorted({s for s in DEFAULT_SNAPSHOTS if s < steps} | {steps}))
 
 
-def _channel_count(model: nn.Module, layer: str, data) -> int:
+def _layer_shape(model: nn.Module, layer: str, data) -> tuple[int, ...]:
+    """(C, H, W) of ``layer``'s output."""
     with torch.no_grad(), capture(model, [layer]) as acts:
         model(data.prepare(data.images[:1]))
-    return acts[layer].shape[1]
+    return tuple(acts[layer].shape[1:])
+
+
+def centre_field(model: nn.Module, input_shape: tuple[int, ...], layer: str, map_shape: tuple[int, ...]):
+    """The receptive field ((y0, y1), (x0, x1)) of the unit ``objectives.neurons`` optimizes, the
+    centre of ``layer``'s (C, H, W) map, unclipped (it may run past the border)."""
+    field = receptive_fields(model, input_shape, [layer])[layer]
+    return unclipped_box(field, (map_shape[1] // 2, map_shape[2] // 2))
 
 
 def _one(result: RenderResult, b: int) -> RenderResult:
@@ -108,18 +118,26 @@ def write_report(
 
     units_html: list[tuple[str, list[tuple[str, str]]]] = []
     for layer in conv_layers(model):
-        count = _channel_count(model, layer, test)
+        shape = _layer_shape(model, layer, test)
+        count = shape[0]
         channels = list(range(min(count, max_channels)))
         if count > max_channels:
             log(f"{layer} has {count} channels: showing the first {max_channels}")
         tops = top_examples_many(model, test, layer, channels, k=9)
+        # The centre unit of each channel, not the channel's mean: a dataset example is one
+        # position's field, so the optimized image must be too (a channel mean on MNIST draws
+        # blobs at the border, where no digit is; issue 13).
+        field = centre_field(model, subject.input_shape, layer, shape)
         result = render(
             model,
-            objectives.channels(layer, channels),
+            objectives.neurons(layer, channels),
             subject.input_shape,
             subject.mean,
             subject.std,
-            replace(cfg, batch=len(channels)),
+            # Lucid's transforms scaled to the image (pad 2, jitter 1, ±5° at 28 px), not the
+            # strong small-image ones made for whole-digit class images: those move the image up
+            # to 6 px, a third of a C3 field (14 px), and smear the unit's stroke into a blob.
+            replace(cfg, batch=len(channels), small_transforms=False),
         )
         pairs = []
         for b, (c, top) in enumerate(zip(channels, tops)):
@@ -130,8 +148,11 @@ def write_report(
                 examples_figure(shown, top, f"{label}: top {len(top.indices)} test images (activation)"),
                 out / f"examples_{layer}_{c}.png",
             )
-            save(snapshots_figure(mine, f"{label}: optimized from noise"), out / f"features_{layer}_{c}.png")
-            save(pair_figure(shown, top, mine, label), out / f"unit_{layer}_{c}.png")
+            save(
+                snapshots_figure(mine, f"{label}, centre unit: optimized from noise (its field outlined)", field=field),
+                out / f"features_{layer}_{c}.png",
+            )
+            save(pair_figure(shown, top, mine, label, field=field), out / f"unit_{layer}_{c}.png")
             pairs.append((f"unit_{layer}_{c}.png", label))
         units_html.append((layer, pairs))
         log(f"wrote dataset examples and feature visualizations for {len(channels)} channels of {layer}")
@@ -139,9 +160,10 @@ def write_report(
     sections.append(
         (
             f"Dataset examples and optimization, {layer}",
-            "Left, the test images that activate each channel most (its receptive field outlined); right, "
-            "an image optimized from noise to excite it. Correlation, not cause: where the two disagree, "
-            "the optimized image shows what the unit responds to. Every conv layer's units: units.html.",
+            "Left, the test images that activate each channel most (the receptive field of the maximum "
+            "outlined); right, an image optimized from noise to excite the channel's centre unit (its "
+            "receptive field outlined; the unit sees nothing outside it). Correlation, not cause: where the two disagree, the optimized image shows what "
+            "the unit responds to. Every conv layer's units: units.html.",
             [(f, c) for lay, pairs in units_html if lay == layer for f, c in pairs],
         )
     )
@@ -226,8 +248,12 @@ def _units_html(subject: Subject, layers) -> str:
 <style>{_STYLE}</style></head>
 <body data-images-loaded="pending">
 <h1>Dataset examples or optimization? Every unit of {html.escape(subject.name)}</h1>
-<p>The lecture's "Baseball—or stripes?": for each channel, the test images that excite it most (left) and an
-image optimized from noise to excite it (right). <a href="index.html">Back to the report</a>.</p>
+<p>The lecture's "Baseball—or stripes?": for each channel, the test images that excite it most (left, the
+receptive field of the strongest position outlined) and an image optimized from noise to excite the unit at
+the centre of the channel's map (right, that unit's receptive field outlined). Both show one field: the unit sees
+nothing outside the outline, so only what lies inside it counts (the glow around it comes from the Fourier
+parameterization and the random jitter of a pixel or two; C1's 5×5 fields are little more than that).
+<a href="index.html">Back to the report</a>.</p>
 <nav>{nav}</nav>
 {body}
 {_LOADED}
