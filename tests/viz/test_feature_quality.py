@@ -191,10 +191,43 @@ def test_decay_moves_the_image_to_the_data_mean_colour():
         torch.testing.assert_close(img, target.view(1, 3, 1, 1).expand_as(img), atol=1e-4, rtol=0)
 
 
+@pytest.mark.parametrize("kind", ["fourier", "pixels"])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_clipping_sets_the_masked_pixels_to_the_mean_and_leaves_the_rest(kind, channels):
+    param = make_param(kind, (2, channels, 12, 15), seed=2)
+    with torch.no_grad():
+        for p in param.parameters():
+            p.mul_(100)  # a visible image
+    before = param.image().detach()
+    mask = torch.rand(2, 1, 12, 15, generator=torch.Generator().manual_seed(0)) < 0.3
+    target = torch.tensor([0.2, 0.5, 0.7][:channels])
+    param.clip_(mask, target)
+    after = param.image().detach()
+    want = torch.where(mask, target.view(1, -1, 1, 1).expand_as(before), before)
+    torch.testing.assert_close(after, want, atol=1e-4, rtol=0)
+
+
+def test_the_clipped_pixels_are_those_of_smallest_norm_and_contribution():
+    from cnnlab.viz.render import _clip_mask
+
+    g = torch.Generator().manual_seed(0)
+    image = torch.rand(1, 3, 10, 10, generator=g).requires_grad_()
+    (image * torch.randn(1, 3, 10, 10, generator=g)).sum().backward()
+    target = torch.tensor([0.5, 0.4, 0.3])
+    d = (image - target.view(1, 3, 1, 1)).detach()
+    norm = d.norm(dim=1).flatten()
+    mask = _clip_mask(image, target, RenderConfig(clip_norm=0.2)).flatten()
+    assert mask.sum() == 20 and norm[mask].max() < norm[~mask].min()
+    contribution = (d * image.grad).sum(1).abs().flatten()
+    mask = _clip_mask(image, target, RenderConfig(clip_contribution=0.1)).flatten()
+    assert mask.sum() == 10 and contribution[mask].max() < contribution[~mask].min()
+
+
 def test_bad_render_settings_are_refused():
     from cnnlab.errors import CnnlabError
 
-    for bad in ({"decay": 1.5}, {"blur_every": -1}, {"blur_sigma": 0.0}, {"batch": 0}):
+    bad_ones = ({"decay": 1.5}, {"blur_every": -1}, {"blur_sigma": 0.0}, {"batch": 0}, {"clip_norm": 1.0})
+    for bad in bad_ones + ({"clip_contribution": -0.1}, {"clip_every": 0}):
         with pytest.raises(CnnlabError):
             RenderConfig(**bad)
 

@@ -10,7 +10,7 @@ one value per image in the batch. Build them from the pieces below and combine::
 (one per image of a batch); ``channel`` one feature map's mean;
 ``deepdream`` a whole layer (mean square activation); ``class_logit`` an output; ``direction``
 a direction in a layer's channel space. Regularizers (to subtract): ``l1``, ``l2``,
-``total_variation``. ``diversity`` rewards a batch for differing (Mordvintsev et al. 2018).
+``alpha_norm``, ``total_variation``. ``diversity`` rewards a batch for differing (Mordvintsev et al. 2018).
 """
 
 from __future__ import annotations
@@ -158,6 +158,14 @@ def l1(constant: float = 0.5) -> Objective:
 
 def l2(constant: float = 0.5) -> Objective:
     return Objective(lambda acts, image: (image - constant).square().reshape(image.shape[0], -1).mean(1), "L2")
+
+
+def alpha_norm(alpha: float = 6.0, constant: float = 0.5) -> Objective:
+    """Mean of |x − constant|^α (Mahendran & Vedaldi 2015, α = 6): a soft bound on the pixels'
+    range, nearly free near ``constant`` and steep toward 0 and 1 (to subtract)."""
+    return Objective(
+        lambda acts, image: (image - constant).abs().pow(alpha).reshape(image.shape[0], -1).mean(1), f"α{alpha:g}"
+    )
 
 
 def total_variation() -> Objective:

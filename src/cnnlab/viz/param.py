@@ -67,6 +67,12 @@ class Pixels:
         t = torch.logit(target.clamp(0.02, 0.98)).to(self.raw).view(1, -1, 1, 1) / self.gain
         self.raw.lerp_(t.expand_as(self.raw), fraction)
 
+    @torch.no_grad()
+    def clip_(self, mask: Tensor, target: Tensor) -> None:
+        """Set the pixels where ``mask`` (B, 1, H, W) is true to the colour ``target`` (C,) in [0, 1]."""
+        t = torch.logit(target.clamp(0.02, 0.98)).to(self.raw).view(1, -1, 1, 1) / self.gain
+        self.raw.copy_(torch.where(mask, t, self.raw))
+
 
 class Fourier:
     def __init__(
@@ -93,12 +99,29 @@ class Fourier:
         return [self.spectrum]
 
     def image(self) -> Tensor:
+        return torch.sigmoid(self.logits())
+
+    def logits(self) -> Tensor:
+        """The image before the sigmoid, (B, C, H, W)."""
         b, c, h, w = self.shape
         spec = torch.view_as_complex(self.spectrum) * self.scale  # (B, C, H, W//2+1)
         img = torch.fft.irfft2(spec, s=(h, w), norm="ortho") / 4.0  # (B, C, H, W); Lucid's constant 4
         if self.decorrelate:
             img = torch.einsum("bchw,dc->bdhw", img, COLOR_CORRELATION.to(img.device))
-        return torch.sigmoid(img)
+        return img
+
+    @torch.no_grad()
+    def clip_(self, mask: Tensor, target: Tensor) -> None:
+        """Set the pixels where ``mask`` (B, 1, H, W) is true to the colour ``target`` (C,) in [0, 1]:
+        the image is changed in pixel space and transformed back to the spectrum (exact: the
+        orthonormal FFT of a real image is its half spectrum)."""
+        b, c, h, w = self.shape
+        logit = torch.logit(target.clamp(0.02, 0.98)).to(self.spectrum).view(1, -1, 1, 1)
+        img = torch.where(mask, logit, self.logits())  # (B, C, H, W)
+        if self.decorrelate:
+            img = torch.einsum("bdhw,cd->bchw", img, torch.linalg.inv(COLOR_CORRELATION.to(img)))
+        spec = torch.fft.rfft2(img * 4.0, norm="ortho") / self.scale  # (B, C, H, W//2+1)
+        self.spectrum.copy_(torch.view_as_real(spec))
 
     @torch.no_grad()
     def blur_(self, sigma: float) -> None:

@@ -47,6 +47,13 @@ class RenderConfig:
     decay: float = 0.01  # L2 decay: every step, move the image this fraction of the way to the data mean
     blur_every: int = 4  # Gaussian blur of the image every this many steps (0: never)
     blur_sigma: float = 0.5  # the blur's standard deviation, in pixels
+    # Yosinski et al.'s clipping, every clip_every steps (off by default: it did not help LeNet-5's
+    # class images, benchmarks/viz_likeness.py): the pixels whose norm (distance from the data
+    # mean, over channels) is in the lowest clip_norm fraction, and those whose contribution
+    # |Σ_c (x − mean)·∂objective/∂x| is in the lowest clip_contribution fraction, go to the mean
+    clip_every: int = 4
+    clip_norm: float = 0.0  # fraction of pixels, in [0, 1)
+    clip_contribution: float = 0.0  # fraction of pixels, in [0, 1)
 
     def __post_init__(self) -> None:
         if not 0 <= self.decay <= 1:
@@ -55,6 +62,11 @@ class RenderConfig:
             raise CnnlabError(f"blur_every must be 0 (no blur) or a number of steps, got {self.blur_every}")
         if self.blur_every and not self.blur_sigma > 0:
             raise CnnlabError(f"blur_sigma must be positive (pixels), got {self.blur_sigma}; or set blur_every=0")
+        for name in ("clip_norm", "clip_contribution"):
+            if not 0 <= getattr(self, name) < 1:
+                raise CnnlabError(f"{name} must be a fraction of pixels in [0, 1), got {getattr(self, name)}")
+        if self.clip_every < 1:
+            raise CnnlabError(f"clip_every must be a number of steps (at least 1), got {self.clip_every}")
         if self.batch < 1:
             raise CnnlabError(f"batch must be at least 1, got {self.batch}")
 
@@ -201,6 +213,9 @@ def render(
                 snapshots[step] = image.detach().float().cpu().numpy()
             if step == cfg.steps:
                 break
+            clip = (cfg.clip_norm or cfg.clip_contribution) and (step + 1) % cfg.clip_every == 0
+            if clip and cfg.clip_contribution:
+                image.retain_grad()
             value = run(image, transform(image, g)).mean()
             opt.zero_grad(set_to_none=True)
             (-value).backward()
@@ -209,6 +224,8 @@ def render(
                 param.decay_(cfg.decay, target)
             if cfg.blur_every and (step + 1) % cfg.blur_every == 0:
                 param.blur_(cfg.blur_sigma)
+            if clip:
+                param.clip_(_clip_mask(image, target, cfg), target)
             history.append(value.item() if progress is not None or step % 16 == 0 else math.nan)
             if progress is not None:
                 progress(step + 1, history[-1])
@@ -216,6 +233,23 @@ def render(
         with torch.no_grad():
             last = run(param.image(), param.image())
     return RenderResult(snapshots, first.mean().item(), last.mean().item(), history, seconds)
+
+
+@torch.no_grad()
+def _clip_mask(image: torch.Tensor, target: torch.Tensor, cfg: RenderConfig) -> torch.Tensor:
+    """(B, 1, H, W): the pixels Yosinski et al. (2015) clip, those of smallest norm and those of
+    smallest contribution to the objective (its first-order change when the pixel goes to the mean)."""
+    d = image - target.view(1, -1, 1, 1)  # (B, C, H, W)
+    mask = torch.zeros_like(d[:, :1], dtype=torch.bool)
+    for fraction, score in (
+        (cfg.clip_norm, lambda: d.norm(dim=1, keepdim=True)),
+        (cfg.clip_contribution, lambda: (d * image.grad).sum(1, keepdim=True).abs()),
+    ):
+        if fraction:
+            v = score().flatten(1)  # (B, H·W)
+            cut = v.quantile(fraction, dim=1, keepdim=True)
+            mask |= (v <= cut).view_as(mask)
+    return mask
 
 
 def check_objective_target(model: nn.Module, input_shape, layer: str, channel: int) -> None:
