@@ -154,7 +154,15 @@ def main() -> None:
         )
         return
     for size in (int(s) for s in args.sizes.split(",")):
-        got = {name: fn(model, size, args.steps, snaps, device) for name, fn in runners.items()}
+        got = {}
+        for name, fn in runners.items():
+            got[name] = fn(model, size, args.steps, snaps, device)
+            print(  # as soon as it is known: a long run can be stopped early
+                f"{size}×{size} {name}: saturated "
+                + ", ".join(f"{s}: {saturation(got[name]['images'][s]):.2%}" for s in snaps)
+                + f"; objective at {args.steps}: {objective_value(model, got[name]['images'][args.steps], device):.3f}",
+                flush=True,
+            )
         for name, r in got.items():
             for s in snaps:
                 img = r["images"][s]

@@ -223,6 +223,21 @@ def test_the_clipped_pixels_are_those_of_smallest_norm_and_contribution():
     assert mask.sum() == 10 and contribution[mask].max() < contribution[~mask].min()
 
 
+def test_the_priors_weaken_on_fourier_images_larger_than_prior_side():
+    cfg = RenderConfig()
+    assert cfg.prior_strength(28) == cfg.prior_strength(128) == (0.01, 0.5)  # as given up to 128 px
+    assert cfg.prior_strength(256) == pytest.approx((0.0025, 0.25))  # decay·(128/S)², σ·128/S
+    assert RenderConfig(param="pixels").prior_strength(256) == (0.01, 0.5)
+    assert RenderConfig(prior_side=0).prior_strength(256) == (0.01, 0.5)
+    # and render uses them: a 256-px image decays a quarter as fast as a 128-px one
+    net = nn.Sequential(nn.Conv2d(3, 4, 3)).eval()
+    for side, kept in ((128, 0.99), (256, 0.9975)):
+        cfg = RenderConfig(steps=1, snapshots=(0,), transforms=False, blur_every=0, lr=0.0)
+        res = render(net, objectives.channel("0", 0), (3, side, side), (0.5,) * 3, (0.25,) * 3, cfg)
+        start, end = (torch.logit(torch.tensor(res.snapshots[s])) for s in (0, 1))
+        torch.testing.assert_close(end, kept * start, atol=1e-5, rtol=1e-4)
+
+
 def test_bad_render_settings_are_refused():
     from cnnlab.errors import CnnlabError
 
