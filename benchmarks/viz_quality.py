@@ -109,10 +109,10 @@ def interleaved_speed(model, size: int, device, rounds: int = 5, steps: int = 24
 
 def save_side_by_side(got: dict, snaps: list[int], size: int) -> None:
     """One PNG per size: a row per library, a column per snapshot step, to look at."""
-    from cnnlab.viz.figures import pyplot, save
+    from cnnlab.viz.figures import new_figure, save
 
-    plt = pyplot()
-    fig, axes = plt.subplots(len(got), len(snaps), figsize=(2.1 * len(snaps), 2.3 * len(got)), squeeze=False)
+    fig = new_figure(figsize=(2.1 * len(snaps), 2.3 * len(got)))
+    axes = fig.subplots(len(got), len(snaps), squeeze=False)
     for r, (name, res) in enumerate(got.items()):
         for j, s in enumerate(snaps):
             ax = axes[r, j]
