@@ -64,11 +64,12 @@ class RenderConfig:
         On the Fourier parameterization a pattern that fills the image is carried by spectrum
         coefficients that grow with the side (orthonormal FFT), while Adam moves each coefficient
         by about its learning rate per step: a decay and blur that suit 128 px hold a 224-px image
-        back (ResNet-18 layer3:7, 512 steps: objective 0.382 against Lucent's 0.587 with them
-        unscaled, 0.528 with both scaled by 128/224, 0.676 with the decay scaled by (128/224)² and
-        σ by 128/224, benchmarks/results/viz_quality_224.json for the last). Images up to
-        ``prior_side`` keep the values as given: MNIST's class images were tuned at 28 px
-        (benchmarks/viz_likeness.py) and 128 px was measured with them (viz_quality.json).
+        back (ResNet-18 layer3:7 at 512 steps: objective 0.382 against Lucent's 0.587 with them
+        unscaled, before this rule; 0.651 with it, benchmarks/results/viz_quality_224.json; scaling
+        the decay by 128/S only, as the coefficients' growth alone would suggest, was not enough
+        in a trial run). Images up to ``prior_side`` keep the values as given: MNIST's class
+        images were tuned at 28 px (benchmarks/viz_likeness.py) and 128 px measured with them
+        (viz_quality.json).
         """
         if not self.prior_side or side <= self.prior_side or self.param != "fourier":
             return self.decay, self.blur_sigma
