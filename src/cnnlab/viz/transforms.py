@@ -66,7 +66,7 @@ def standard(size: int, small: bool = True) -> Transform:
     relatively stronger ones, pad 2, jitter size/7, scale 0.9-1.1, rotate ±15°, jitter size/14:
     on LeNet-5's class visualizations the image then has to hold the class's evidence wherever
     the digit lands, and it draws whole strokes (measured in benchmarks/viz_likeness.py: the
-    class image is nearest its own class mean for 9 of 10 digits, against 6 of 10 with Lucid's
+    class image is nearest its own class mean for 9 of 10 digits, against 4 of 10 with Lucid's
     transforms scaled down to 28 px)."""
     if small and size < 64:
         return compose(
