@@ -131,9 +131,10 @@ def main() -> None:
     ap.add_argument("--sizes", default="128,224")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--only", choices=["cnnlab", "lucent"], default=None)
-    ap.add_argument("--name", default="viz_quality", help="JSON file name under benchmarks/results/")
+    ap.add_argument("--name", help="JSON file name under benchmarks/results/ [viz_quality, viz_quality_speed]")
     ap.add_argument("--speed-only", action="store_true", help="only the interleaved steps/s of both libraries")
     args = ap.parse_args()
+    args.name = args.name or ("viz_quality_speed" if args.speed_only else "viz_quality")  # never one over the other
     device = torch.device(args.device)
     snaps = sorted({s for s in (0, 4, 48, 512, 2048) if s <= args.steps} | {args.steps})
     torch.manual_seed(0)
