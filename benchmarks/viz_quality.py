@@ -16,9 +16,9 @@ torch-lucent is importable::
     pip install torch-lucent        # the only extra step (it brings kornia 0.4.1)
     python benchmarks/viz_quality.py [--steps 2048] [--sizes 128,224] [--device cpu]
 
-Writes ``benchmarks/results/viz_quality.json`` (``--speed-only``: ``viz_quality_speed.json``; ``--name`` another). Targets: at every snapshot, saturation ≤ 2%
-and roughness ≤ 1.5× Lucent's at the same step; at 512 steps an objective ≥ Lucent's, at
-≥ 1.5× Lucent's steps/s.
+Writes ``benchmarks/results/viz_quality.json`` (``--speed-only``: ``viz_quality_speed.json``;
+``--name`` another). Targets: at every snapshot, saturation ≤ 2% and roughness ≤ 1.5× Lucent's
+at the same step; at 512 steps an objective ≥ Lucent's, at ≥ 1.5× Lucent's steps/s.
 """
 
 from __future__ import annotations
