@@ -339,7 +339,10 @@ class Inspector:
             return []
         wanted = [
             (f"examples_{layer}_{channel}.png", "top-9 test images for this channel"),
-            (f"features_{layer}_{channel}.png", "optimized input for this channel (gradient ascent)"),
+            (
+                f"features_{layer}_{channel}.png",
+                "optimized input for this channel's centre unit, its field outlined (gradient ascent)",
+            ),
         ]
         if layer == self.layers[-1]:
             wanted.append((f"class_{channel}.png", "optimized input for this class (gradient ascent)"))
