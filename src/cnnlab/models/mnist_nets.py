@@ -21,19 +21,52 @@ from torch import Tensor, nn
 from cnnlab.models.blocks import ConvBNReLU, conv_out
 
 
-class MnistFast(nn.Module):
-    def __init__(self, num_classes: int = 10, in_channels: int = 1, input_size: tuple[int, int] = (28, 28)) -> None:
+class CentreCrop(nn.Module):
+    """Keep the centre ``size``×``size`` of every image (the whole image where it is smaller).
+
+    Part of the model, so training and test images, ``cnnlab predict`` and ``cnnlab viz``
+    all see the same crop. MNIST's digits sit in a 20×20 box centred by their centre of mass
+    in the 28×28 frame; the centre 20×20 keeps 96.7% of the training set's ink (24×24:
+    99.8%; measured over all 60,000 images, issue 19).
+    """
+
+    def __init__(self, size: int) -> None:
         super().__init__()
+        self.size = size
+
+    def forward(self, x: Tensor) -> Tensor:
+        h, w = x.shape[-2:]
+        # torchvision's center_crop rounding: an odd margin puts the extra row at the top (round half to even)
+        top, left = (max(0, int(round((s - self.size) / 2.0))) for s in (h, w))
+        return x[..., top : top + self.size, left : left + self.size]  # (N, C, min(H, size), min(W, size))
+
+    def extra_repr(self) -> str:
+        return f"size={self.size}"
+
+
+class MnistFast(nn.Module):
+    """``crop``: first keep the centre crop×crop of the image (0: the whole image); the
+    ``mnist-race`` variant crops 28×28 digits to 20×20, half the arithmetic of every layer."""
+
+    def __init__(
+        self, num_classes: int = 10, in_channels: int = 1, input_size: tuple[int, int] = (28, 28), crop: int = 0
+    ) -> None:
+        super().__init__()
+        # no layer at all without a crop: mnist-fast's layers (and `cnnlab viz --layer` names) stay as they were
+        self.crop = CentreCrop(crop) if crop else None
         self.conv1 = nn.Conv2d(in_channels, 24, 5, stride=2, padding=2)
         self.conv2 = nn.Conv2d(24, 48, 3, stride=2, padding=1)
-        h, w = (conv_out(conv_out(s, 5, 2, 2), 3, 2, 1) for s in input_size)
+        sizes = [min(s, crop) if crop else s for s in input_size]
+        h, w = (conv_out(conv_out(s, 5, 2, 2), 3, 2, 1) for s in sizes)
         self.fc = nn.Linear(48 * h * w, 128)
         self.output = nn.Linear(128, num_classes)
         self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = self.relu(self.conv1(x))  # (N, 24, 14, 14)
-        x = self.relu(self.conv2(x))  # (N, 48, 7, 7)
+        if self.crop is not None:
+            x = self.crop(x)  # (N, C, crop, crop)
+        x = self.relu(self.conv1(x))  # (N, 24, 14, 14); crop 20: (N, 24, 10, 10)
+        x = self.relu(self.conv2(x))  # (N, 48, 7, 7); crop 20: (N, 48, 5, 5)
         x = self.relu(self.fc(x.flatten(1)))  # (N, 128)
         return self.output(x)  # (N, num_classes)
 
