@@ -56,7 +56,7 @@ for spec in (
     ModelSpec(
         "mnist-race",
         functools.partial(MnistFast, crop=20),
-        "mnist-fast on the centre 20×20 of each digit: half the arithmetic, MNIST 99% in ~3 s on 2 CPU cores (166k params)",
+        "mnist-fast on the centre 20×20 of each digit, half the arithmetic: the time-to-99% net (166k params)",
         min_size=8,
         # chosen on a held-out 10k of the training set (benchmarks/results/mnist_race_heldout.json)
         recipe={"epochs": 2, "batch_size": 256, "lr": 1e-2, "weight_decay": 1e-2, "label_smoothing": 0.1},

@@ -45,28 +45,35 @@ class CentreCrop(nn.Module):
 
 
 class MnistFast(nn.Module):
-    """``crop``: first keep the centre crop×crop of the image (0: the whole image); the
-    ``mnist-race`` variant crops 28×28 digits to 20×20, half the arithmetic of every layer."""
+    """``width``: conv1's filters (conv2 has twice as many); ``crop``: first keep the centre
+    crop×crop of the image (0: the whole image). ``mnist-race`` crops 28×28 digits to 20×20,
+    half the arithmetic of every layer."""
 
     def __init__(
-        self, num_classes: int = 10, in_channels: int = 1, input_size: tuple[int, int] = (28, 28), crop: int = 0
+        self,
+        num_classes: int = 10,
+        in_channels: int = 1,
+        input_size: tuple[int, int] = (28, 28),
+        width: int = 24,
+        crop: int = 0,
     ) -> None:
         super().__init__()
         # no layer at all without a crop: mnist-fast's layers (and `cnnlab viz --layer` names) stay as they were
         self.crop = CentreCrop(crop) if crop else None
-        self.conv1 = nn.Conv2d(in_channels, 24, 5, stride=2, padding=2)
-        self.conv2 = nn.Conv2d(24, 48, 3, stride=2, padding=1)
+        w = width
+        self.conv1 = nn.Conv2d(in_channels, w, 5, stride=2, padding=2)
+        self.conv2 = nn.Conv2d(w, 2 * w, 3, stride=2, padding=1)
         sizes = [min(s, crop) if crop else s for s in input_size]
-        h, w = (conv_out(conv_out(s, 5, 2, 2), 3, 2, 1) for s in sizes)
-        self.fc = nn.Linear(48 * h * w, 128)
+        h, v = (conv_out(conv_out(s, 5, 2, 2), 3, 2, 1) for s in sizes)
+        self.fc = nn.Linear(2 * w * h * v, 128)
         self.output = nn.Linear(128, num_classes)
         self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x: Tensor) -> Tensor:
         if self.crop is not None:
             x = self.crop(x)  # (N, C, crop, crop)
-        x = self.relu(self.conv1(x))  # (N, 24, 14, 14); crop 20: (N, 24, 10, 10)
-        x = self.relu(self.conv2(x))  # (N, 48, 7, 7); crop 20: (N, 48, 5, 5)
+        x = self.relu(self.conv1(x))  # (N, w, 14, 14); crop 20: (N, w, 10, 10)
+        x = self.relu(self.conv2(x))  # (N, 2w, 7, 7); crop 20: (N, 2w, 5, 5)
         x = self.relu(self.fc(x.flatten(1)))  # (N, 128)
         return self.output(x)  # (N, num_classes)
 
