@@ -3,8 +3,9 @@
 Races, in one process, on the same data:
 
 * ``mnist-race`` with its recipe (``cnnlab train --model mnist-race``), seeds 0-4: the 99.0% race;
-* the same model and recipe on a shorter one-cycle schedule (``--short-epochs``, 1.5 epochs by
-  default), seeds 0-4: the 98.9% race (the lecture's figure);
+* the same model and recipe on a shorter one-cycle schedule (``--short-epochs``, 2 epochs by
+  default, ``cnnlab train --model mnist-race --epochs 2``), seeds 0-4: the 98.9% race (the
+  lecture's figure);
 * cnnlab's ``lenet5`` with its recipe (5 epochs), seeds 0-2;
 * the pytorch/examples ``mnist/main.py`` recipe, run unchanged: two 3×3 convs (32, 64),
   max-pool, dropout, FC 9216→128→10, Adadelta lr 1.0, batch 64, StepLR γ 0.7, a DataLoader
@@ -256,7 +257,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="mnist-race seeds [0-4]")
     ap.add_argument("--epochs", type=float, help="the 99.0%% race's schedule [mnist-race's recipe]")
-    ap.add_argument("--short-epochs", type=float, default=1.5, help="the 98.9%% race's schedule [1.5]")
+    ap.add_argument("--short-epochs", type=float, default=2, help="the 98.9%% race's schedule [2]")
     ap.add_argument("--lenet-seeds", type=int, nargs="*", default=[0, 1, 2], help="lenet5 seeds [0-2]")
     ap.add_argument("--baseline-epochs", type=float, default=3)
     ap.add_argument("--no-baseline", action="store_true")

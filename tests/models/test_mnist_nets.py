@@ -1,5 +1,5 @@
-"""mnist-race = mnist-fast on the centre 20×20: the crop against torchvision's, the whole model
-against a 20×20 mnist-fast given the cropped image (values and input gradients)."""
+"""mnist-race = mnist-fast (width 16) on the centre 20×20: the crop against torchvision's, the whole model
+against a 20×20 mnist-fast of the same width given the cropped image (values and input gradients)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def test_centre_crop_keeps_an_image_smaller_than_the_crop_whole():
 def test_mnist_race_is_mnist_fast_on_the_centre_20x20():
     torch.manual_seed(0)
     race = create("mnist-race")
-    fast20 = MnistFast(input_size=(20, 20))
+    fast20 = MnistFast(input_size=(20, 20), width=16)
     fast20.load_state_dict(race.state_dict())
     x = torch.randn(4, 1, 28, 28, requires_grad=True)
     x20 = x.detach()[:, :, 4:24, 4:24].clone().requires_grad_(True)
@@ -46,4 +46,5 @@ def test_mnist_fast_is_unchanged_by_the_crop_option():
     fast = create("mnist-fast")
     assert fast.crop is None and [n for n, _ in fast.named_children()] == ["conv1", "conv2", "fc", "output", "relu"]
     assert sum(p.numel() for p in fast.parameters()) == 313_514  # 24·25+24 + 48·216+48 + 2352·128+128 + 1290
-    assert sum(p.numel() for p in create("mnist-race").parameters()) == 166_058  # FC 1200 = 48·5·5 inputs
+    # 16·25+16 + 32·144+32 + 800·128+128 + 1290: FC 800 = 32·5·5 inputs
+    assert sum(p.numel() for p in create("mnist-race").parameters()) == 108_874
