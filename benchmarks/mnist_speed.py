@@ -188,7 +188,7 @@ def run_baseline(epochs: float, seed: int, every: float = 0.25) -> dict:
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.7)
     per_epoch = len(train_loader)
     total = round(epochs * per_epoch)
-    report = max(1, round(every * per_epoch))
+    marks = {round(k * every * per_epoch) for k in range(1, round(1 / every) + 1)}  # steps into an epoch
     curve, train_s, cpu, step = [], 0.0, 0.0, 0
     while step < total:
         model.train()
@@ -199,7 +199,7 @@ def run_baseline(epochs: float, seed: int, every: float = 0.25) -> dict:
             loss.backward()
             optimizer.step()
             step += 1
-            if i % report == 0 or i == per_epoch or step == total:
+            if i in marks or step == total:
                 train_s += time.perf_counter() - t
                 cpu += time.process_time() - c
                 model.eval()
@@ -223,14 +223,20 @@ def run_baseline(epochs: float, seed: int, every: float = 0.25) -> dict:
 # ---------------------------------------------------------------- main
 def verdict(rows: list[dict]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for label in ("99.0", "98.9"):
-        mine = [r for r in rows if r.get("race") == label]
+    # (name, the rows' race, target): the 98.9% race on its short schedule, and 98.9% within the long runs
+    for name, race, label in (
+        ("race_99.0", "99.0", "99.0"),
+        ("race_98.9", "98.9", "98.9"),
+        ("98.9_in_the_99.0_runs", "99.0", "98.9"),
+    ):
+        mine = [r for r in rows if r.get("race") == race]
         if not mine:
             continue
         times = [r[f"time_to_{label}"] for r in mine]
         worst = None if None in times else max(times)
-        out[f"race_{label}"] = {
+        out[name] = {
             "target": f"each seed >= {label}% test accuracy within {LIMITS[label]:g} s of training",
+            "schedule_epochs": mine[0]["epochs"],
             "seeds": [r["seed"] for r in mine],
             "seconds": times,
             "worst_seconds": worst,
