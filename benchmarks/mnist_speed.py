@@ -21,7 +21,7 @@ mnist-race's recipe was chosen on a held-out split (train on the first 50,000 tr
 validate on the last 10,000), never on the test set: ``--heldout`` runs exactly this script
 that way, and benchmarks/results/mnist_race_heldout.json keeps the sweep behind the choice.
 
-    python benchmarks/mnist_speed.py                 # the whole race (~4 min on 2 idle cores)
+    python benchmarks/mnist_speed.py                 # the whole race (~4.5 min on 2 idle cores, 131 s of it the baseline)
     python benchmarks/mnist_speed.py --quick         # a smoke run (~30 s): 1 seed, short runs
     python benchmarks/mnist_speed.py --heldout --no-baseline --no-lenet   # the recipe's held-out check
 """
