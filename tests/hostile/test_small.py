@@ -99,6 +99,7 @@ def test_invariance_verdict_follows_the_numbers():
 def test_serve_port_range(capsys, tmp_path):
     for port in ("99999", "-1", "65536"):
         one_line(cli(capsys, "serve", tmp_path, "--port", port), "--port must be 1-65535 (or 0 for any free port)")
+    one_line(cli(capsys, "serve", tmp_path, "--workers", "-1"), "--workers must be at least 0, got -1")
 
 
 def test_eval_refuses_flags_that_disagree_with_the_run(capsys, tiny_run):

@@ -45,6 +45,13 @@ def serve(
         Optional[Path], typer.Option(help="`cnnlab viz report` folder to show per unit [RUN_DIR/viz if present].")
     ] = None,
     threads: Annotated[int, typer.Option(help="Torch threads per request (1 is fastest for small nets).")] = 1,
+    workers: Annotated[
+        Optional[int],
+        typer.Option(
+            help="Processes answering predictions in parallel (Linux; 0: in the server process) "
+            "[2 on a Linux machine with 2 or more cores, else 0]."
+        ),
+    ] = None,
 ) -> None:
     """Serve a page where you draw a digit and watch every layer of the network respond.
 
@@ -56,9 +63,12 @@ def serve(
 
     checks.port(port)
     checks.at_least(threads, 1, "--threads")
+    if workers is not None:
+        checks.at_least(workers, 0, "--workers")
 
     from cnnlab.serve.app import create_app
     from cnnlab.serve.inspector import Inspector
+    from cnnlab.serve.predict_pool import PredictPool, default_workers
 
     viz_dir = viz if viz is not None else (run_dir / "viz" if (run_dir / "viz").is_dir() else None)
     if viz_dir is not None and not viz_dir.is_dir():
@@ -68,6 +78,10 @@ def serve(
     sock = bind(host, port)
     bound_host, bound_port = sock.getsockname()[:2]
     shown_host = f"[{bound_host}]" if ":" in bound_host else bound_host
+    pool = PredictPool(inspector, default_workers() if workers is None else workers)  # forks: before any loop
     info(f"serving {inspector.run.name} at http://{shown_host}:{bound_port}/  (Ctrl-C stops)")
-    config = uvicorn.Config(create_app(inspector), log_level="warning", access_log=False)
-    uvicorn.Server(config).run(sockets=[sock])
+    config = uvicorn.Config(create_app(inspector, pool=pool), log_level="warning", access_log=False)
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        pool.close()

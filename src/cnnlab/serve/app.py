@@ -29,8 +29,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cnnlab.errors import CnnlabError
 from cnnlab.serve.body_limit import DrainUnreadBody
-from cnnlab.serve.digit import MAX_PIXELS, BadImage, decode_png, encode_png, to_native
+from cnnlab.serve.digit import MAX_PIXELS, BadImage, encode_png, native_from_png
 from cnnlab.serve.inspector import Inspector
+from cnnlab.serve.predict_pool import PredictPool, bug_message
 
 STATIC = Path(__file__).parent / "static"
 MAX_BODY = 2 * 1024 * 1024  # bytes
@@ -65,7 +66,11 @@ async def read_png(request: Request, max_body: int) -> bytes:
     return b"".join(chunks)
 
 
-def create_app(inspector: Inspector, max_body: int = MAX_BODY, max_pixels: int = MAX_PIXELS) -> FastAPI:
+def create_app(
+    inspector: Inspector, max_body: int = MAX_BODY, max_pixels: int = MAX_PIXELS, pool: PredictPool | None = None
+) -> FastAPI:
+    """The app; ``pool``: where /api/predict runs (default: in this process, on the event loop)."""
+    predictor = pool if pool is not None else PredictPool(inspector, 0, max_pixels)
     app = FastAPI(title="cnnlab", docs_url=None, redoc_url=None)  # the docs UIs load from a CDN
     app.add_middleware(DrainUnreadBody)  # a 413 (or any early answer) reaches every client
 
@@ -89,17 +94,18 @@ def create_app(inspector: Inspector, max_body: int = MAX_BODY, max_pixels: int =
 
     @app.exception_handler(Exception)
     async def bug(request: Request, exc: Exception):  # a bug in cnnlab: one line, and keep serving
-        return error(500, f"internal error: {type(exc).__name__}: {exc} (a bug in cnnlab; please report it)")
+        return error(500, bug_message(exc))
 
     async def image_of(request: Request):
         data = await read_png(request, max_body)
-        native = inspector.native_shape
-        return to_native(decode_png(data, max_pixels, rgb=native[0] == 3), native, inspector.digits)
+        return native_from_png(data, inspector.native_shape, inspector.digits, max_pixels)
 
     @app.post("/api/predict")
     async def predict(request: Request, activations: bool = False):
-        img = await image_of(request)
-        return as_json(await run_in_threadpool(inspector.predict, img, activations))
+        # in a worker process, or on the event loop itself (not in a thread: the hop to a thread
+        # and back cost about as much as the prediction, and the Inspector serializes passes)
+        status, body = await predictor.predict(await read_png(request, max_body), activations)
+        return Response(body, status_code=status, media_type="application/json")
 
     @app.post("/api/unit")
     async def unit(request: Request, layer: str, channel: int = 0, y: int = 0, x: int = 0):

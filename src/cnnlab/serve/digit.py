@@ -29,9 +29,8 @@ class BadImage(ValueError):
         self.status = status
 
 
-def decode_png(data: bytes, max_pixels: int = MAX_PIXELS, rgb: bool = False) -> np.ndarray:
-    """PNG bytes -> (H, W) float32 grey levels in [0, 1] (``rgb``: (3, H, W) colours);
-    transparent pixels count as background."""
+def open_png(data: bytes, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """PNG bytes -> the decoded PIL image, or a :class:`BadImage` saying what is wrong."""
     if not data:
         raise BadImage(400, "empty body: send the PNG file's bytes")
     try:
@@ -52,37 +51,69 @@ def decode_png(data: bytes, max_pixels: int = MAX_PIXELS, rgb: bool = False) -> 
         raise BadImage(400, f"the body is not a readable PNG image ({type(e).__name__})") from None
     except (OSError, SyntaxError, ValueError) as e:
         raise BadImage(400, f"the PNG is damaged or truncated ({e})") from None
+    return im
+
+
+def _opaque(im: Image.Image) -> bool:
+    """No pixel is transparent (a canvas's own PNG is RGBA with alpha 255 everywhere)."""
+    if im.mode in ("L", "RGB", "I", "I;16", "F", "1"):
+        return True
+    if im.mode in ("RGBA", "LA"):
+        return im.getchannel("A").getextrema()[0] == 255
+    return im.mode == "P" and "transparency" not in im.info
+
+
+def decode_png(data: bytes, max_pixels: int = MAX_PIXELS, rgb: bool = False) -> np.ndarray:
+    """PNG bytes -> (H, W) float32 grey levels in [0, 1] (``rgb``: (3, H, W) colours);
+    transparent pixels count as background."""
+    im = open_png(data, max_pixels)
     if rgb:
         colours = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0  # (H, W, 3)
         return np.ascontiguousarray(colours.transpose(2, 0, 1))  # (3, H, W)
-    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+    if not _opaque(im):  # paint on a transparent sheet: the ink is where alpha is
         rgba = im.convert("RGBA")
         alpha = np.asarray(rgba, dtype=np.float32)[..., 3] / 255.0  # (H, W)
         grey = np.asarray(rgba.convert("L"), dtype=np.float32) / 255.0
-        if alpha.min() < 1.0:  # paint on a transparent sheet: the ink is where alpha is
-            opaque = alpha > 0.5
-            paper = 0.0 if not opaque.any() or np.median(grey[opaque]) > 0.5 else 1.0
-            return (grey * alpha + paper * (1 - alpha)).astype(np.float32)
-        return grey
+        opaque = alpha > 0.5
+        paper = 0.0 if not opaque.any() or np.median(grey[opaque]) > 0.5 else 1.0
+        return (grey * alpha + paper * (1 - alpha)).astype(np.float32)
     return np.asarray(im.convert("L"), dtype=np.float32) / 255.0
 
 
+def digit_from_png(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """PNG bytes -> the (28, 28) float32 MNIST-centred digit: ``to_mnist(decode_png(data))``,
+    on 8-bit levels when the image is opaque (the page's own drawings), ~3× sooner."""
+    im = open_png(data, max_pixels)
+    if _opaque(im):
+        return to_mnist(np.asarray(im.convert("L")))  # (H, W) uint8
+    return to_mnist(decode_png(data, max_pixels))
+
+
 def to_mnist(grey: np.ndarray) -> np.ndarray:
-    """(H, W) grey in [0, 1] -> (28, 28) white digit on black, centred like MNIST."""
-    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
-    if border.mean() > 0.5:  # dark ink on light paper
-        grey = 1.0 - grey
-    if grey.shape == (SIDE, SIDE):
-        return grey.astype(np.float32)
-    ink = grey > 0.1
+    """(H, W) grey (float in [0, 1], or uint8 levels) -> (28, 28) float32 white digit on
+    black, centred like MNIST."""
+    if grey.dtype == np.uint8:
+        if np.concatenate(_border(grey)).mean() > 127.5:  # dark ink on light paper
+            grey = 255 - grey
+        if grey.shape == (SIDE, SIDE):
+            return grey.astype(np.float32) / 255.0
+        ink = grey > 25  # > 0.1 of full scale
+    else:
+        if np.concatenate(_border(grey)).mean() > 0.5:  # dark ink on light paper
+            grey = 1.0 - grey
+        if grey.shape == (SIDE, SIDE):
+            return grey.astype(np.float32)  # an MNIST digit saved as PNG stays exact
+        ink = grey > 0.1
     if not ink.any():
         return np.zeros((SIDE, SIDE), np.float32)
     rows, cols = np.flatnonzero(ink.any(1)), np.flatnonzero(ink.any(0))
     crop = grey[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]  # (h, w)
+    if crop.dtype != np.uint8:
+        crop = (crop * 255).astype(np.uint8)
     h, w = crop.shape
     scale = BOX / max(h, w)
     nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
-    small = Image.fromarray((crop * 255).astype(np.uint8)).resize((nw, nh), Image.Resampling.LANCZOS)
+    small = Image.fromarray(np.ascontiguousarray(crop)).resize((nw, nh), Image.Resampling.LANCZOS)
     small = np.asarray(small, dtype=np.float32) / 255.0  # (nh, nw)
     mass = small.sum()
     cy = (small.sum(1) * np.arange(nh)).sum() / mass if mass > 0 else (nh - 1) / 2
@@ -92,6 +123,10 @@ def to_mnist(grey: np.ndarray) -> np.ndarray:
     out = np.zeros((SIDE, SIDE), np.float32)
     out[top : top + nh, left : left + nw] = small
     return out
+
+
+def _border(a: np.ndarray) -> list[np.ndarray]:
+    return [a[0], a[-1], a[:, 0], a[:, -1]]
 
 
 def to_native(img: np.ndarray, native: tuple[int, int, int], digits: bool) -> np.ndarray:
@@ -108,6 +143,16 @@ def to_native(img: np.ndarray, native: tuple[int, int, int], digits: bool) -> np
     if img.shape[1:] == (h, w):
         return img.astype(np.float32)
     return np.stack([_resize(ch, h, w) for ch in img])  # (C, h, w)
+
+
+def native_from_png(data: bytes, native: tuple[int, int, int], digits: bool, max_pixels: int = MAX_PIXELS):
+    """PNG bytes -> the dataset's own image shape: ``to_native(decode_png(data), ...)``, with
+    :func:`digit_from_png`'s 8-bit path for 1-channel digit datasets."""
+    c, h, w = native
+    if digits and c == 1:
+        grey = digit_from_png(data, max_pixels)  # (28, 28)
+        return grey if (h, w) == grey.shape else _resize(grey, h, w)
+    return to_native(decode_png(data, max_pixels, rgb=c == 3), native, digits)
 
 
 def _resize(img: np.ndarray, h: int, w: int) -> np.ndarray:
