@@ -1,24 +1,43 @@
-"""MNIST speed race: cnnlab's LeNet-5 recipe against the familiar plain-PyTorch recipe.
+"""MNIST speed race (issue 19): seconds of training to 98.9% and to 99.0% test accuracy.
 
-The baseline follows pytorch/examples `mnist/main.py`: two 3×3 convs (32, 64 filters),
-max-pool, dropout, FC 9216→128→10, Adadelta lr 1.0, batch 64, StepLR γ 0.7, a DataLoader
-over torchvision's MNIST Dataset (PIL image -> ToTensor -> Normalize per item).
+Races, in one process, on the same data:
 
-Both are timed in the same process on the same machine; "train s" excludes evaluation,
-"time to 99.0%" is the training time until the first epoch-end test accuracy ≥ 99.0%.
+* ``mnist-race`` with its recipe (``cnnlab train --model mnist-race``), seeds 0-4: the 99.0% race;
+* the same model and recipe on a shorter one-cycle schedule (``--short-epochs``, 2 epochs by
+  default, ``cnnlab train --model mnist-race --epochs 2``), seeds 0-4: the 98.9% race (the
+  lecture's figure);
+* cnnlab's ``lenet5`` with its recipe (5 epochs), seeds 0-2;
+* the pytorch/examples ``mnist/main.py`` recipe, run unchanged: two 3×3 convs (32, 64),
+  max-pool, dropout, FC 9216→128→10, Adadelta lr 1.0, batch 64, StepLR γ 0.7, a DataLoader
+  over torchvision's MNIST Dataset (PIL image → ToTensor → Normalize per item).
 
-    python benchmarks/mnist_speed.py                  # 3 cnnlab seeds + 3 baseline epochs (~5 min on 2 cores)
-    python benchmarks/mnist_speed.py --baseline-epochs 1 --seeds 0
+Every run is evaluated on the test set at fixed reporting points, every quarter epoch, and only
+there; "time to X" is the training time (evaluation excluded) up to the first reporting point
+whose test accuracy is ≥ X. The cnnlab runs use the library's own ``train_one_epoch`` and
+``evaluate`` (the schedule, seeds and shuffling of ``cnnlab train``; at whole epochs the runs are
+the same run), after an untimed warm-up of 10 steps per model that builds oneDNN's kernels.
+
+mnist-race's recipe was chosen on a held-out split (train on the first 50,000 training images,
+validate on the last 10,000), never on the test set: ``--heldout`` runs exactly this script
+that way, and benchmarks/results/mnist_race_heldout.json keeps the sweep behind the choice.
+
+    python benchmarks/mnist_speed.py                 # the whole race (~4.5 min on 2 idle cores, 131 s of it the baseline)
+    python benchmarks/mnist_speed.py --quick         # a smoke run (~30 s): 1 seed, short runs
+    python benchmarks/mnist_speed.py --heldout --no-baseline --no-lenet   # the recipe's held-out check
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gzip
+import itertools
+import math
 import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -26,9 +45,98 @@ from torch import nn
 
 import common  # noqa: F401  (puts src/ on the path)
 from cnnlab.data.idx_datasets import BUNDLED, MNIST
-from cnnlab.train.run import config_for, run_training
+from cnnlab.train.loop import EpochState, epoch_batches, evaluate, train_one_epoch
+from cnnlab.train.optim import build_optimizer, build_schedule
+from cnnlab.train.run import build_model, config_for, load_data
 
-TARGET = 0.99
+TARGETS = (0.989, 0.990)
+RACE_MODEL = "mnist-race"
+LIMITS = {"99.0": 4.0, "98.9": 2.0}  # seconds of training each seed may take (issue 19)
+BASELINE_SPEEDUP = 30.0  # the race must reach the baseline's best accuracy this many times sooner
+
+
+def time_to(curve: list[dict[str, float]], target: float) -> float | None:
+    """Training seconds at the first reporting point with accuracy ≥ ``target`` (None: never)."""
+    return next((p["seconds"] for p in curve if p["accuracy"] >= target), None)
+
+
+def summarize(
+    recipe: str, seed: int, params: int, epochs: float, batch: int, curve: list[dict], images: int = 60000
+) -> dict[str, Any]:
+    last = curve[-1]
+    row: dict[str, Any] = {
+        "recipe": recipe,
+        "seed": seed,
+        "params": params,
+        "epochs": epochs,
+        "batch_size": batch,
+        "train_seconds": last["seconds"],
+        "train_cpu_seconds": last["cpu_seconds"],  # process CPU time: all threads, not wall
+        "images_per_second": images * last["epoch"] / last["seconds"],
+        "final_accuracy": last["accuracy"],
+        "best_accuracy": max(p["accuracy"] for p in curve),
+        "curve": curve,
+    }
+    for t in TARGETS:
+        row[f"time_to_{100 * t:.1f}"] = time_to(curve, t)
+    return row
+
+
+# ---------------------------------------------------------------- cnnlab's models, with cnnlab's loop
+def split(heldout: bool, model: str):
+    """(train, evaluation set): the test set, or with ``heldout`` the last 10k of the training set."""
+    train, test = load_data(config_for(model, device="cpu"), torch.device("cpu"), quiet=True)
+    if heldout:
+        return train.subset(slice(0, 50000)), train.subset(slice(50000, 60000))
+    return train, test
+
+
+def run_cnnlab(model: str, seed: int, epochs: float, data, every: float = 0.25, warmup_steps: int = 0) -> dict:
+    """Train ``model`` with its recipe over ``epochs`` (a fraction is a shorter one-cycle schedule),
+    evaluating ``data``'s second set every ``every`` epochs; ``warmup_steps``: only warm up."""
+    train, test = data
+    cfg = config_for(model, seed=seed, device="cpu", epochs=max(1, math.ceil(epochs)))
+    torch.manual_seed(cfg.seed)  # as cnnlab train does, in the same order
+    generator = torch.Generator().manual_seed(cfg.seed)
+    net = build_model(cfg, train)[0].to(memory_format=torch.channels_last)  # pyright: ignore[reportCallIssue]
+    per_epoch = train.num_batches(cfg.batch_size)
+    total = warmup_steps or round(epochs * per_epoch)
+    optimizer = build_optimizer(net, cfg)
+    scheduler = build_schedule(optimizer, cfg, total)
+    # the reporting points, in steps: every `every` epochs and the schedule's end
+    points = {min(total, round(k * every * per_epoch)) for k in range(1, math.ceil(total / (every * per_epoch)) + 1)}
+    points = [total] if warmup_steps else sorted(points | {total})
+    curve, seconds, cpu, step = [], 0.0, 0.0, 0
+    while step < total:
+        state = EpochState(torch.randperm(len(train), generator=generator))
+        batches = epoch_batches(train, cfg, state, generator)
+        for point in [p for p in points if step < p <= step + per_epoch]:  # this epoch's
+            part = itertools.islice(batches, point - step)
+            c = time.process_time()
+            state = train_one_epoch(net, optimizer, scheduler, part, cfg, state)
+            cpu += time.process_time() - c
+            step = point
+            if not warmup_steps:
+                accuracy = evaluate(net, test, cfg)["accuracy"]
+                epoch = round(step / per_epoch, 3)
+                curve.append(
+                    {"epoch": epoch, "seconds": seconds + state.seconds, "cpu_seconds": cpu, "accuracy": accuracy}
+                )
+        seconds += state.seconds
+    if warmup_steps:
+        return {}
+    params = sum(p.numel() for p in net.parameters())
+    return summarize(f"cnnlab {model} ({epochs:g} ep)", seed, params, epochs, cfg.batch_size, curve, len(train))
+
+
+def crop_ink(train, sizes=(24, 22, 20)) -> dict[str, float]:
+    """The fraction of the training images' ink (summed pixel values) inside each centre crop."""
+    x = train.images.double()  # (N, 1, 28, 28)
+    h = x.shape[-1]
+    return {
+        f"{s}x{s}": (x[..., (h - s) // 2 : (h + s) // 2, (h - s) // 2 : (h + s) // 2].sum() / x.sum()).item()
+        for s in sizes
+    }
 
 
 # ---------------------------------------------------------------- the plain-PyTorch baseline
@@ -64,7 +172,8 @@ def torchvision_mnist_root() -> Path:
     return root
 
 
-def run_baseline(epochs: int, seed: int) -> dict:
+def run_baseline(epochs: float, seed: int, every: float = 0.25) -> dict:
+    """The pytorch/examples recipe, evaluated (untimed) at the same reporting points."""
     from torchvision import datasets, transforms
 
     torch.manual_seed(seed)
@@ -77,113 +186,165 @@ def run_baseline(epochs: int, seed: int) -> dict:
     model = ExamplesNet()
     optimizer = torch.optim.Adadelta(model.parameters(), lr=1.0)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.7)
-    accs, seconds, train_s = [], [], 0.0
-    for _ in range(epochs):
+    per_epoch = len(train_loader)
+    total = round(epochs * per_epoch)
+    marks = {round(k * every * per_epoch) for k in range(1, round(1 / every) + 1)}  # steps into an epoch
+    curve, train_s, cpu, step = [], 0.0, 0.0, 0
+    while step < total:
         model.train()
-        t = time.perf_counter()
-        for x, y in train_loader:
+        t, c = time.perf_counter(), time.process_time()
+        for i, (x, y) in enumerate(train_loader, 1):
             optimizer.zero_grad()
             loss = F.nll_loss(model(x), y)
             loss.backward()
             optimizer.step()
-        train_s += time.perf_counter() - t
-        seconds.append(train_s)
+            step += 1
+            if i in marks or step == total:
+                train_s += time.perf_counter() - t
+                cpu += time.process_time() - c
+                model.eval()
+                with torch.no_grad():
+                    correct = sum((model(xt).argmax(1) == yt).sum().item() for xt, yt in test_loader)
+                epoch = round(step / per_epoch, 3)
+                curve.append({"epoch": epoch, "seconds": train_s, "cpu_seconds": cpu, "accuracy": correct / 10000})
+                print(
+                    f"  baseline at {curve[-1]['epoch']:g} epochs: {correct / 100:.2f}% ({train_s:.1f} s)", flush=True
+                )
+                model.train()
+                t, c = time.perf_counter(), time.process_time()
+            if step == total:
+                break
         scheduler.step()
-        model.eval()
-        correct = 0
-        with torch.no_grad():
-            for x, y in test_loader:
-                correct += (model(x).argmax(1) == y).sum().item()
-        accs.append(correct / 10000)
-        print(f"  baseline epoch {len(accs)}: test acc {100 * accs[-1]:.2f}%  ({train_s:.1f} s cumulative)", flush=True)
     shutil.rmtree(root)
-    return summarize("pytorch/examples recipe", sum(p.numel() for p in model.parameters()), accs, seconds, 64, seed)
+    params = sum(p.numel() for p in model.parameters())
+    return summarize("pytorch/examples recipe", seed, params, epochs, 64, curve)
 
 
-def summarize(name, params, accs, seconds, batch, seed) -> dict:
-    reached = next((s for a, s in zip(accs, seconds) if a >= TARGET), None)
-    return {
-        "recipe": name,
-        "seed": seed,
-        "params": params,
-        "epochs": len(accs),
-        "batch_size": batch,
-        "images_per_second": 60000 * len(accs) / seconds[-1],
-        "seconds_per_epoch": seconds[-1] / len(accs),
-        "train_seconds": seconds[-1],
-        "final_accuracy": accs[-1],
-        "accuracy_per_epoch": accs,
-        "time_to_99": reached,
-        "time_to_99_text": f"{reached:.1f}" if reached is not None else "not reached",
-    }
-
-
-def run_cnnlab(seed: int) -> dict:
-    cfg = config_for("lenet5", seed=seed, device="cpu")
-    out = Path(tempfile.mkdtemp(prefix="cnnlab-bench-")) / "run"
-    summary = run_training(cfg, out=out, quiet=True, echo=lambda s: print("  " + s, flush=True))
-    from cnnlab.train.run_dir import RunDir
-
-    rows = RunDir(out).read_metrics()
-    shutil.rmtree(out.parent)
-    return summarize(
-        "cnnlab lenet5 (default)",
-        summary["params"],
-        [r["test_accuracy"] for r in rows],
-        [r["train_seconds"] for r in rows],
-        cfg.batch_size,
-        seed,
-    )
+# ---------------------------------------------------------------- main
+def verdict(rows: list[dict]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    # (name, the rows' race, target): the 98.9% race on its short schedule, and 98.9% within the long runs
+    for name, race, label in (
+        ("race_99.0", "99.0", "99.0"),
+        ("race_98.9", "98.9", "98.9"),
+        ("98.9_in_the_99.0_runs", "99.0", "98.9"),
+    ):
+        mine = [r for r in rows if r.get("race") == race]
+        if not mine:
+            continue
+        times = [r[f"time_to_{label}"] for r in mine]
+        worst = None if None in times else max(times)
+        out[name] = {
+            "target": f"each seed >= {label}% test accuracy within {LIMITS[label]:g} s of training",
+            "schedule_epochs": mine[0]["epochs"],
+            "seeds": [r["seed"] for r in mine],
+            "seconds": times,
+            "worst_seconds": worst,
+            "met": worst is not None and worst <= LIMITS[label],
+        }
+    base = next((r for r in rows if r["recipe"].startswith("pytorch")), None)
+    race = [r for r in rows if r.get("race") == "99.0"]
+    if base and race:
+        best = base["best_accuracy"]
+        base_s = time_to(base["curve"], best)
+        ours = [time_to(r["curve"], best) for r in race]
+        out["baseline"] = {
+            "best_accuracy": best,
+            "seconds_to_best": base_s,
+            "race_worst_seconds_to_it": None if None in ours else max(ours),
+        }
+        if None not in ours:
+            speedup = base_s / max(ours)
+            out["baseline"].update(speedup=speedup, target=f">= {BASELINE_SPEEDUP:g}x", met=speedup >= BASELINE_SPEEDUP)
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--baseline-epochs", type=int, default=3)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="mnist-race seeds [0-4]")
+    ap.add_argument("--epochs", type=float, help="the 99.0%% race's schedule [mnist-race's recipe]")
+    ap.add_argument("--short-epochs", type=float, default=2, help="the 98.9%% race's schedule [2]")
+    ap.add_argument("--lenet-seeds", type=int, nargs="*", default=[0, 1, 2], help="lenet5 seeds [0-2]")
+    ap.add_argument("--baseline-epochs", type=float, default=3)
     ap.add_argument("--no-baseline", action="store_true")
-    ap.add_argument("--out", help="JSON path [benchmarks/results/mnist_speed.json]")
+    ap.add_argument("--no-lenet", action="store_true")
+    ap.add_argument("--heldout", action="store_true", help="train on 50k, evaluate on the last 10k of train")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--quick", action="store_true", help="smoke run: seed 0, short schedules, writes *_quick.json")
+    ap.add_argument("--out", help="JSON path [benchmarks/results/mnist_speed{,_heldout,_quick}.json]")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    long_epochs = args.epochs or config_for(RACE_MODEL).epochs
+    lenet_epochs: float = config_for("lenet5").epochs
+    if args.quick:
+        args.seeds, args.lenet_seeds, args.baseline_epochs = args.seeds[:1], args.lenet_seeds[:1], 0.25
+        long_epochs, args.short_epochs, lenet_epochs = 1.0, 0.5, 0.5
 
-    rows = []
-    for seed in args.seeds:
-        print(f"cnnlab lenet5, seed {seed}", flush=True)
-        rows.append(run_cnnlab(seed))
-    if not args.no_baseline:
-        print(f"plain PyTorch (pytorch/examples), {args.baseline_epochs} epochs", flush=True)
+    rows: list[dict] = []
+    if not args.no_baseline and not args.heldout:  # first, in the process as plain PyTorch leaves it
+        print(f"plain PyTorch (pytorch/examples), {args.baseline_epochs:g} epochs", flush=True)
         rows.append(run_baseline(args.baseline_epochs, seed=1))
+    race_data = split(args.heldout, RACE_MODEL)
+    run_cnnlab(RACE_MODEL, 0, 1, race_data, warmup_steps=10)
+    for label, epochs in (("99.0", long_epochs), ("98.9", args.short_epochs)):
+        for seed in args.seeds:
+            row = run_cnnlab(RACE_MODEL, seed, epochs, race_data)
+            rows.append({**row, "race": label})
+            print(
+                f"{row['recipe']} seed {seed}: {100 * row['final_accuracy']:.2f}% in {row['train_seconds']:.2f} s; "
+                f"98.9% at {row['time_to_98.9']} s, 99.0% at {row['time_to_99.0']} s",
+                flush=True,
+            )
+    if not args.no_lenet:
+        lenet_data = split(args.heldout, "lenet5")
+        run_cnnlab("lenet5", 0, 1, lenet_data, warmup_steps=10)
+        for seed in args.lenet_seeds:
+            rows.append(run_cnnlab("lenet5", seed, lenet_epochs, lenet_data))
+            print(f"{rows[-1]['recipe']} seed {seed}: {100 * rows[-1]['final_accuracy']:.2f}%", flush=True)
 
     print()
-    for r in rows:
-        r["accuracy"] = 100 * r["final_accuracy"]
+    table = [
+        {
+            **r,
+            "accuracy": 100 * r["final_accuracy"],
+            **{f"t{100 * t:.1f}": r[f"time_to_{100 * t:.1f}"] for t in TARGETS},
+        }
+        for r in rows
+    ]
     common.print_table(
-        rows,
+        table,
         [
             ("recipe", "recipe", ""),
             ("seed", "seed", "d"),
             ("params", "params", ","),
-            ("epochs", "epochs", "d"),
             ("images_per_second", "train img/s", ",.0f"),
-            ("seconds_per_epoch", "s/epoch", ".1f"),
-            ("train_seconds", "train s", ".1f"),
-            ("accuracy", "test acc %", ".2f"),
-            ("time_to_99_text", "time to 99.0% (s)", ""),
+            ("train_seconds", "train s", ".2f"),
+            ("train_cpu_seconds", "CPU s", ".2f"),
+            ("accuracy", "final acc %", ".2f"),
+            ("t98.9", "s to 98.9%", ".2f"),
+            ("t99.0", "s to 99.0%", ".2f"),
         ],
     )
-    ours = [r for r in rows if r["recipe"].startswith("cnnlab")]
-    verdict = {
-        "all_seeds_reach_99": all(r["final_accuracy"] >= TARGET for r in ours),
-        "max_train_seconds": max(r["train_seconds"] for r in ours),
-        "target": "each seed >= 99.0% test accuracy with <= 25 s of training",
-    }
-    verdict["met"] = verdict["all_seeds_reach_99"] and verdict["max_train_seconds"] <= 25
-    base = [r for r in rows if not r["recipe"].startswith("cnnlab")]
-    if base:
-        b = base[0]
-        verdict["speedup_images_per_second"] = min(r["images_per_second"] for r in ours) / b["images_per_second"]
-        if b["time_to_99"]:
-            verdict["speedup_time_to_99"] = b["time_to_99"] / max(r["time_to_99"] for r in ours)
-    print("\n" + ", ".join(f"{k}: {v:.2f}" if isinstance(v, float) else f"{k}: {v}" for k, v in verdict.items()))
-    common.write_json("mnist_speed", {"rows": rows, "verdict": verdict}, args.out)
+    summary = verdict(rows)
+    print()
+    for key, v in summary.items():
+        print(f"{key}: " + ", ".join(f"{k} {x:.3g}" if isinstance(x, float) else f"{k} {x}" for k, x in v.items()))
+    name = "mnist_speed" + ("_heldout" if args.heldout else "") + ("_quick" if args.quick else "")
+    config = {k: v for k, v in vars(args).items() if k != "out"}
+    recipe = dataclasses.asdict(config_for(RACE_MODEL))
+    common.write_json(
+        name,
+        {
+            "evaluated_on": "held-out last 10k of train (trained on the first 50k)" if args.heldout else "test set",
+            "args": {**config, "epochs": long_epochs},
+            "race_recipe": recipe,
+            "crop_keeps_ink": crop_ink(race_data[0]),
+            "rows": rows,
+            "verdict": summary,
+        },
+        args.out,
+    )
 
 
 if __name__ == "__main__":
