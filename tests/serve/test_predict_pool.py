@@ -116,7 +116,11 @@ def test_serve_with_two_workers_end_to_end(served_run):
         raise
     finally:
         proc.send_signal(signal.SIGINT)  # Ctrl-C
-        out, _ = proc.communicate(timeout=30)
+        try:
+            out, _ = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()  # no server left behind by a failing test
+            raise
     assert "Traceback" not in out, out
     for pid in kids:
         assert not Path(f"/proc/{pid}").exists()  # reaped by the server, not left running or as a zombie
