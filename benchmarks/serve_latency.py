@@ -4,8 +4,9 @@ loopback (issue 8's target: p50 ≤ 15 ms, p99 ≤ 50 ms on this 2-core CPU).
 The server is the real ``cnnlab serve`` process, with its default ``--workers`` (2 prediction
 processes on a 2-core Linux machine) and, in alternation in the same run, with
 ``--workers 0`` (everything in the server process); each client thread keeps one HTTP/1.1
-connection open (as a browser does) and posts 280×280 RGBA canvas PNGs, the page's own
-payload, or 28×28 MNIST digits. Latency is measured at the client, request to last byte.
+connection open (as a browser does) and posts 280×280 canvas drawings as the page sends them
+for a 1-channel run (8-bit grey PNGs; an RGBA row shows what toBlob's PNG would cost), or
+28×28 MNIST digits. Latency is measured at the client, request to last byte.
 Clients set TCP_NODELAY, as browsers do. (The server sets it too; before it did, every
 answer waited ~40 ms for the client's delayed ACK: p50 was 44 ms.)
 
@@ -43,16 +44,17 @@ from cnnlab.serve.digit import encode_png
 from cnnlab.serve.predict_pool import default_workers
 
 
-def drawings(n: int) -> list[bytes]:
-    """Canvas-like PNGs: white strokes on black, 280×280 RGBA with alpha 255 everywhere, as
-    the page's ``canvas.toBlob("image/png")`` sends them."""
+def drawings(n: int, mode: str = "L") -> list[bytes]:
+    """Canvas-like PNGs: white strokes on black, 280×280. "L": 8-bit grey, as the page sends
+    its pad for a 1-channel run (static/greypng.js); "RGBA" (alpha 255 everywhere): as
+    ``canvas.toBlob("image/png")`` writes it, what the page sends for a 3-channel run."""
     rng = np.random.default_rng(0)
     out = []
     for _ in range(n):
-        im = Image.new("RGBA", (280, 280), (0, 0, 0, 255))
+        im = Image.new(mode, (280, 280), 0 if mode == "L" else (0, 0, 0, 255))
         d = ImageDraw.Draw(im)
         pts = [tuple(rng.integers(40, 240, 2).tolist()) for _ in range(4)]
-        d.line(pts, fill=(255, 255, 255, 255), width=20, joint="curve")
+        d.line(pts, fill=255 if mode == "L" else (255, 255, 255, 255), width=20, joint="curve")
         buf = io.BytesIO()
         im.save(buf, "PNG")
         out.append(buf.getvalue())
@@ -246,6 +248,7 @@ def main() -> None:
     _, test = load_dataset("mnist")
     digits = [encode_png(test.images[i, 0].numpy() / 255.0) for i in range(200)]
     canvas = drawings(200)
+    canvas_rgba = drawings(200, "RGBA")
     servers = [(w, *start_server(run, w)) for w in args.workers]  # (workers, process, port)
     rows = []
     try:
@@ -255,6 +258,7 @@ def main() -> None:
             ("280×280 drawing", canvas, "/api/predict"),
             ("28×28 MNIST digit", digits, "/api/predict"),
             ("drawing, ?activations=1", canvas, "/api/predict?activations=1"),
+            ("RGBA drawing, ?activations=1", canvas_rgba, "/api/predict?activations=1"),
         ]:
             got = {w: ([], [], 0.0) for w, _, _ in servers}
             for _ in range(2):  # the servers in alternation, half the requests each time

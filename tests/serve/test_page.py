@@ -111,6 +111,35 @@ def pixels(page, selector: str) -> np.ndarray:
 
 
 # ---- drawing and prediction -------------------------------------------------------------------
+def test_the_pad_is_sent_as_the_grey_levels_the_server_would_compute(page):
+    """For a 1-channel run the page sends its pad as an 8-bit grey PNG: exactly Pillow's grey of
+    the pad's own RGBA PNG (so the same prediction), a quarter of the bytes to decode."""
+    import io
+
+    from PIL import Image
+
+    page.click("#clear")
+    draw(page, [(60, 50), (200, 90), (120, 240)])
+    got = page.evaluate(
+        """async () => {
+            const pad = document.getElementById('pad');
+            const { greyPng } = await import('/static/greypng.js');
+            const bytes = async (blob) => Array.from(new Uint8Array(await blob.arrayBuffer()));
+            const rgba = await new Promise((resolve) => pad.toBlob(resolve, 'image/png'));
+            return { grey: await bytes(await greyPng(pad)), rgba: await bytes(rgba) };
+        }"""
+    )
+    grey = Image.open(io.BytesIO(bytes(got["grey"])))
+    rgba = Image.open(io.BytesIO(bytes(got["rgba"])))
+    assert (grey.mode, grey.size, rgba.mode) == ("L", (280, 280), "RGBA")
+    levels = np.asarray(grey)
+    assert np.array_equal(levels, np.asarray(rgba.convert("L")))
+    assert levels.max() == 255 and (levels > 0).mean() > 0.02  # the stroke is there, anti-aliased edges too
+    assert len(np.unique(levels)) > 2
+    page.click("#clear")
+    assert not page.problems, page.problems
+
+
 def test_an_empty_pad_says_draw_a_digit_and_a_drawn_one_is_predicted(page):
     page.click("#clear")
     assert page.inner_text("#prediction") == "draw a digit"

@@ -259,6 +259,12 @@ def render(
     return RenderResult(snapshots, first.mean().item(), last.mean().item(), history, seconds)
 
 
+def _grad(t: torch.Tensor) -> torch.Tensor:
+    if t.grad is None:
+        raise RuntimeError("clip_contribution needs the image's gradient from this step")
+    return t.grad
+
+
 @torch.no_grad()
 def _clip_mask(image: torch.Tensor, target: torch.Tensor, cfg: RenderConfig) -> torch.Tensor:
     """(B, 1, H, W): the pixels Yosinski et al. (2015) clip, those of smallest norm and those of
@@ -267,7 +273,7 @@ def _clip_mask(image: torch.Tensor, target: torch.Tensor, cfg: RenderConfig) -> 
     mask = torch.zeros_like(d[:, :1], dtype=torch.bool)
     for fraction, score in (
         (cfg.clip_norm, lambda: d.norm(dim=1, keepdim=True)),
-        (cfg.clip_contribution, lambda: (d * image.grad).sum(1, keepdim=True).abs()),
+        (cfg.clip_contribution, lambda: (d * _grad(image)).sum(1, keepdim=True).abs()),
     ):
         if fraction:
             v = score().flatten(1)  # (B, H·W)

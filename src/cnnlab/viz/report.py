@@ -27,7 +27,7 @@ from cnnlab.data import ImageTensors
 from cnnlab.errors import CnnlabError
 from cnnlab.viz import images, objectives
 from cnnlab.viz.examples import top_examples_many, unclipped_box
-from cnnlab.viz.figures import examples_figure, pair_figure, save, snapshots_figure
+from cnnlab.viz.figures import Box, examples_figure, pair_figure, save, snapshots_figure
 from cnnlab.viz.filters import WEIGHT_LAYERS, first_weight_layer, save_filter_grid
 from cnnlab.viz.layers import capture
 from cnnlab.viz.receptive_field import receptive_fields
@@ -64,11 +64,12 @@ def _layer_shape(model: nn.Module, layer: str, data) -> tuple[int, ...]:
     return tuple(acts[layer].shape[1:])
 
 
-def centre_field(model: nn.Module, input_shape: tuple[int, ...], layer: str, map_shape: tuple[int, ...]):
+def centre_field(model: nn.Module, input_shape: tuple[int, ...], layer: str, map_shape: tuple[int, ...]) -> Box:
     """The receptive field ((y0, y1), (x0, x1)) of the unit ``objectives.neurons`` optimizes, the
     centre of ``layer``'s (C, H, W) map, unclipped (it may run past the border)."""
     field = receptive_fields(model, input_shape, [layer])[layer]
-    return unclipped_box(field, (map_shape[1] // 2, map_shape[2] // 2))
+    (y0, y1), (x0, x1) = unclipped_box(field, (map_shape[1] // 2, map_shape[2] // 2))
+    return (y0, y1), (x0, x1)
 
 
 def _one(result: RenderResult, b: int) -> RenderResult:

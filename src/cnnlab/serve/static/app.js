@@ -8,6 +8,7 @@ import { legend, paint, scaleOf, setLegend } from "./colormap.js";
 import { $, canvasOf, cellAt, el, f32, fmt, hideTip, hoverValues, markIn, paintInput, placeMark, showTip } from "./util.js";
 import { showUnit, unitMessage } from "./unit.js";
 import { startSide } from "./side.js";
+import { greyPng } from "./greypng.js";
 
 const MAX_MAPS = 64; // maps drawn per layer
 const FC_COLS = 12; // fully connected layers as grids 12 cells wide (F5: 12×10, F6: 12×7)
@@ -177,8 +178,10 @@ async function pump() {
   }
 }
 
-function canvasPng() {
-  return new Promise((resolve) => pad.toBlob(resolve, "image/png"));
+async function canvasPng() {
+  // one channel: the same grey levels the server would compute, a quarter of the bytes to decode
+  const grey = state.model && state.model.native_shape[0] === 1 ? await greyPng(pad) : null;
+  return grey || new Promise((resolve) => pad.toBlob(resolve, "image/png"));
 }
 
 async function postPng(url, blob) {
