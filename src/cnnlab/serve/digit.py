@@ -70,6 +70,11 @@ def decode_png(data: bytes, max_pixels: int = MAX_PIXELS, rgb: bool = False) -> 
     if rgb:
         colours = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0  # (H, W, 3)
         return np.ascontiguousarray(colours.transpose(2, 0, 1))  # (3, H, W)
+    return _grey(im)
+
+
+def _grey(im: Image.Image) -> np.ndarray:
+    """A decoded image -> (H, W) float32 grey levels in [0, 1]; transparent pixels are background."""
     if not _opaque(im):  # paint on a transparent sheet: the ink is where alpha is
         rgba = im.convert("RGBA")
         alpha = np.asarray(rgba, dtype=np.float32)[..., 3] / 255.0  # (H, W)
@@ -86,7 +91,7 @@ def digit_from_png(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     im = open_png(data, max_pixels)
     if _opaque(im):
         return to_mnist(np.asarray(im.convert("L")))  # (H, W) uint8
-    return to_mnist(decode_png(data, max_pixels))
+    return to_mnist(_grey(im))  # composited on its paper, as decode_png does
 
 
 def to_mnist(grey: np.ndarray) -> np.ndarray:

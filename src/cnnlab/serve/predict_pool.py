@@ -25,6 +25,7 @@ import signal
 import socket
 import struct
 import sys
+import time
 
 import torch
 
@@ -132,8 +133,6 @@ class PredictPool:
 
 
 def _reaped(pid: int, timeout: float) -> bool:
-    import time
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
