@@ -3,9 +3,8 @@
 Races, in one process, on the same data:
 
 * ``mnist-race`` with its recipe (``cnnlab train --model mnist-race``), seeds 0-4: the 99.0% race;
-* the same model and recipe on a shorter one-cycle schedule (``--short-epochs``, 2 epochs by
-  default, ``cnnlab train --model mnist-race --epochs 2``), seeds 0-4: the 98.9% race (the
-  lecture's figure);
+* the same model and recipe on a shorter one-cycle schedule (``--short-epochs``, 1.5 epochs by
+  default), seeds 0-4: the 98.9% race (the lecture's figure);
 * cnnlab's ``lenet5`` with its recipe (5 epochs), seeds 0-2;
 * the pytorch/examples ``mnist/main.py`` recipe, run unchanged: two 3×3 convs (32, 64),
   max-pool, dropout, FC 9216→128→10, Adadelta lr 1.0, batch 64, StepLR γ 0.7, a DataLoader
@@ -17,13 +16,15 @@ whose test accuracy is ≥ X. The cnnlab runs use the library's own ``train_one_
 ``evaluate`` (the schedule, seeds and shuffling of ``cnnlab train``; at whole epochs the runs are
 the same run), after an untimed warm-up of 10 steps per model that builds oneDNN's kernels.
 
-mnist-race's recipe was chosen on a held-out split (train on the first 50,000 training images,
-validate on the last 10,000), never on the test set: ``--heldout`` runs exactly this script
-that way, and benchmarks/results/mnist_race_heldout.json keeps the sweep behind the choice.
+mnist-race's recipe and both schedules were chosen on a held-out split (train on the first
+50,000 training images, validate on the last 10,000), never on the test set: ``--heldout`` runs
+exactly this script that way, ``--recipe KEY=VALUE`` tries another recipe, and
+benchmarks/results/mnist_race_heldout.json keeps the sweeps behind the choice.
 
-    python benchmarks/mnist_speed.py                 # the whole race (~4.5 min on 2 idle cores, 131 s of it the baseline)
+    python benchmarks/mnist_speed.py                 # the whole race (minutes; the baseline alone takes 2-6)
     python benchmarks/mnist_speed.py --quick         # a smoke run (~30 s): 1 seed, short runs
     python benchmarks/mnist_speed.py --heldout --no-baseline --no-lenet   # the recipe's held-out check
+    python benchmarks/mnist_speed.py --heldout --no-baseline --no-lenet --recipe lr=1e-2 cycle_momentum=true
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from torch import nn
 
 import common  # noqa: F401  (puts src/ on the path)
 from cnnlab.data.idx_datasets import BUNDLED, MNIST
+from cnnlab.runs.config import TrainConfig
 from cnnlab.train.loop import EpochState, epoch_batches, evaluate, train_one_epoch
 from cnnlab.train.optim import build_optimizer, build_schedule
 from cnnlab.train.run import build_model, config_for, load_data
@@ -85,17 +87,20 @@ def summarize(
 # ---------------------------------------------------------------- cnnlab's models, with cnnlab's loop
 def split(heldout: bool, model: str):
     """(train, evaluation set): the test set, or with ``heldout`` the last 10k of the training set."""
-    train, test = load_data(config_for(model, device="cpu"), torch.device("cpu"), quiet=True)
+    train, test = load_data(config_for(model, device="cpu"), torch.device("cpu"), quiet=True)  # recipe-independent
     if heldout:
         return train.subset(slice(0, 50000)), train.subset(slice(50000, 60000))
     return train, test
 
 
-def run_cnnlab(model: str, seed: int, epochs: float, data, every: float = 0.25, warmup_steps: int = 0) -> dict:
-    """Train ``model`` with its recipe over ``epochs`` (a fraction is a shorter one-cycle schedule),
-    evaluating ``data``'s second set every ``every`` epochs; ``warmup_steps``: only warm up."""
+def run_cnnlab(
+    model: str, seed: int, epochs: float, data, every: float = 0.25, warmup_steps: int = 0, recipe: dict | None = None
+) -> dict:
+    """Train ``model`` with its recipe (``recipe`` overrides fields of it) over ``epochs`` (a
+    fraction is a shorter one-cycle schedule), evaluating ``data``'s second set every ``every``
+    epochs; ``warmup_steps``: only warm up."""
     train, test = data
-    cfg = config_for(model, seed=seed, device="cpu", epochs=max(1, math.ceil(epochs)))
+    cfg = config_for(model, **{**(recipe or {}), "seed": seed, "device": "cpu", "epochs": max(1, math.ceil(epochs))})
     torch.manual_seed(cfg.seed)  # as cnnlab train does, in the same order
     generator = torch.Generator().manual_seed(cfg.seed)
     net = build_model(cfg, train)[0].to(memory_format=torch.channels_last)  # pyright: ignore[reportCallIssue]
@@ -259,11 +264,26 @@ def verdict(rows: list[dict]) -> dict[str, Any]:
     return out
 
 
+def recipe_override(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` for a TrainConfig field, the value parsed as the field's type."""
+    key, _, value = text.partition("=")
+    kinds = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
+    if key not in kinds or not value:
+        raise argparse.ArgumentTypeError(f"{text!r}: give KEY=VALUE with KEY one of {', '.join(kinds)}")
+    kind = kinds[key]
+    if kind == "bool":
+        return key, value.lower() in ("1", "true", "yes")
+    return key, int(value) if kind == "int" else float(value) if kind == "float" else value
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="mnist-race seeds [0-4]")
     ap.add_argument("--epochs", type=float, help="the 99.0%% race's schedule [mnist-race's recipe]")
-    ap.add_argument("--short-epochs", type=float, default=2, help="the 98.9%% race's schedule [2]")
+    ap.add_argument("--short-epochs", type=float, default=1.5, help="the 98.9%% race's schedule [1.5]")
+    ap.add_argument(
+        "--recipe", type=recipe_override, nargs="+", default=[], help="KEY=VALUE changes to mnist-race's recipe"
+    )
     ap.add_argument("--lenet-seeds", type=int, nargs="*", default=[0, 1, 2], help="lenet5 seeds [0-2]")
     ap.add_argument("--baseline-epochs", type=float, default=3)
     ap.add_argument("--no-baseline", action="store_true")
@@ -275,7 +295,8 @@ def main() -> None:
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    long_epochs = args.epochs or config_for(RACE_MODEL).epochs
+    recipe = dict(args.recipe)
+    long_epochs = args.epochs or config_for(RACE_MODEL, **recipe).epochs
     lenet_epochs: float = config_for("lenet5").epochs
     if args.quick:
         args.seeds, args.lenet_seeds, args.baseline_epochs = args.seeds[:1], args.lenet_seeds[:1], 0.25
@@ -286,10 +307,10 @@ def main() -> None:
         print(f"plain PyTorch (pytorch/examples), {args.baseline_epochs:g} epochs", flush=True)
         rows.append(run_baseline(args.baseline_epochs, seed=1))
     race_data = split(args.heldout, RACE_MODEL)
-    run_cnnlab(RACE_MODEL, 0, 1, race_data, warmup_steps=10)
+    run_cnnlab(RACE_MODEL, 0, 1, race_data, warmup_steps=10, recipe=recipe)
     for label, epochs in (("99.0", long_epochs), ("98.9", args.short_epochs)):
         for seed in args.seeds:
-            row = run_cnnlab(RACE_MODEL, seed, epochs, race_data)
+            row = run_cnnlab(RACE_MODEL, seed, epochs, race_data, recipe=recipe)
             rows.append({**row, "race": label})
             print(
                 f"{row['recipe']} seed {seed}: {100 * row['final_accuracy']:.2f}% in {row['train_seconds']:.2f} s; "
@@ -331,8 +352,9 @@ def main() -> None:
     for key, v in summary.items():
         print(f"{key}: " + ", ".join(f"{k} {x:.3g}" if isinstance(x, float) else f"{k} {x}" for k, x in v.items()))
     name = "mnist_speed" + ("_heldout" if args.heldout else "") + ("_quick" if args.quick else "")
-    config = {k: v for k, v in vars(args).items() if k != "out"}
-    recipe = dataclasses.asdict(config_for(RACE_MODEL))
+    config = {k: v for k, v in vars(args).items() if k not in ("out", "recipe")}
+    config["recipe_changes"] = recipe
+    recipe = dataclasses.asdict(config_for(RACE_MODEL, **recipe))
     common.write_json(
         name,
         {

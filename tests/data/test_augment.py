@@ -92,3 +92,47 @@ def test_unknown_augmentation_lists_the_choices():
     ):
         get_augment("mirror")
     assert get_augment("none") is None
+
+
+@pytest.mark.parametrize("size", [(28, 28), (20, 26)])
+def test_affine_batch_matches_scipy(size):
+    """Each image's rotation, zoom and shift against scipy.ndimage.affine_transform (bilinear,
+    zeros outside), on random images of a square and a non-square size."""
+    nd = pytest.importorskip("scipy.ndimage")
+    import numpy as np
+
+    from cnnlab.data.augment import affine_batch
+
+    h, w = size
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(6, 2, h, w, generator=g, dtype=torch.float64) * 255
+    degrees = torch.rand(6, generator=g, dtype=torch.float64) * 360 - 180
+    scale = 0.7 + 0.6 * torch.rand(6, generator=g, dtype=torch.float64)
+    shift = torch.rand(6, 2, generator=g, dtype=torch.float64) * 8 - 4  # (dx, dy) pixels
+    out = affine_batch(x, degrees, scale, shift)
+    centre = np.array([(h - 1) / 2, (w - 1) / 2])
+    for i in range(6):
+        a, s = np.deg2rad(degrees[i].item()), scale[i].item()
+        # output (row, col) samples the input at inverse @ (out - centre - shift) + centre
+        inverse = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]]) / s  # (row, col) order
+        offset = centre - inverse @ (centre + shift[i].flip(0).numpy())
+        for c in range(2):
+            ref = nd.affine_transform(x[i, c].numpy(), inverse, offset=offset, order=1, mode="grid-constant")
+            np.testing.assert_allclose(out[i, c].numpy(), ref, atol=1e-9)
+
+
+def test_random_affine_draws_its_own_transform_per_image_and_repeats_with_its_seed():
+    from cnnlab.data.augment import random_affine
+
+    digit = torch.zeros(1, 1, 28, 28, dtype=torch.uint8)
+    digit[0, 0, 6:22, 12:16] = 255  # a bar: every rotation, zoom or shift changes it
+    x = digit.repeat(8, 1, 1, 1)
+    y = get_augment("affine")(x, torch.Generator().manual_seed(3))
+    assert y.shape == x.shape and y.dtype == torch.uint8
+    assert len({bytes(img.numpy()) for img in y}) == 8  # eight copies, eight different transforms
+    assert torch.equal(y, get_augment("affine")(x, torch.Generator().manual_seed(3)))
+    # the ink stays about the same (zoom ≤ ±10%, nothing falls off the frame)
+    ratio = y.double().sum((1, 2, 3)) / x.double().sum((1, 2, 3))
+    assert ((ratio > 0.75) & (ratio < 1.3)).all()
+    identity = random_affine(degrees=0, scale=(1.0, 1.0), max_shift=0)(x, torch.Generator().manual_seed(0))
+    assert torch.equal(identity, x)

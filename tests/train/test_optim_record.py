@@ -54,3 +54,44 @@ def test_too_short_for_onecycle_is_recorded_as_constant():
     record, momenta, lrs = stepped(cfg, 3)
     assert set(lrs) == {1e-2} and set(momenta) == {cfg.momentum}
     assert record["schedule"] == "constant" and record["beta1"] == cfg.momentum
+
+
+@pytest.mark.parametrize("optimizer", ["adamw", "sgd"])
+def test_onecycle_without_momentum_cycling_keeps_the_configured_momentum(optimizer):
+    """--no-cycle-momentum (mnist-race's recipe): the learning rate still cycles, the momentum stays."""
+    cfg = TrainConfig(optimizer=optimizer, momentum=0.7, beta2=0.9, cycle_momentum=False, lr=1e-2)
+    record, momenta, lrs = stepped(cfg, 40)
+    key = "beta1" if optimizer == "adamw" else "momentum"
+    assert record[key] == 0.7 and set(momenta) == {0.7}
+    assert max(lrs) == pytest.approx(1e-2) and lrs[0] < 1e-3  # the one-cycle learning rate still ran
+    if optimizer == "adamw":
+        assert record["beta2"] == 0.9
+
+
+def test_beta2_reaches_adamw_and_is_checked():
+    model = nn.Linear(3, 2)
+    assert build_optimizer(model, TrainConfig(beta2=0.95)).param_groups[0]["betas"] == (0.9, 0.95)
+    with pytest.raises(Exception, match="--beta2 must be in"):
+        TrainConfig(beta2=1.0)
+
+
+def test_fused_adamw_takes_the_same_steps_as_the_per_tensor_loop():
+    """build_optimizer's fused AdamW (CPU) against torch's plain for-loop AdamW, 50 steps on random data."""
+    import torch
+
+    torch.manual_seed(0)
+    a, b = nn.Linear(30, 20), nn.Linear(30, 20)
+    b.load_state_dict(a.state_dict())
+    cfg = TrainConfig(lr=3e-3, momentum=0.8, beta2=0.95, weight_decay=0.1)
+    fused = build_optimizer(a, cfg)
+    plain = torch.optim.AdamW(b.parameters(), lr=3e-3, betas=(0.8, 0.95), weight_decay=0.1, foreach=False)
+    assert fused.defaults["fused"] is True
+    start = a.weight.detach().clone()
+    for _ in range(50):
+        x = torch.randn(8, 30)
+        for model, opt in ((a, fused), (b, plain)):
+            opt.zero_grad()
+            model(x).pow(2).sum().backward()
+            opt.step()
+    torch.testing.assert_close(a.weight, b.weight, rtol=1e-5, atol=1e-6)
+    assert (a.weight - start).abs().max() > 1e-2  # the weights did move

@@ -35,6 +35,17 @@ def train(
     lr: Annotated[Optional[float], typer.Option(help="Peak learning rate [model's recipe].")] = None,
     optimizer: Annotated[Optional[str], typer.Option(help="adamw or sgd [model's recipe].")] = None,
     weight_decay: Annotated[Optional[float], typer.Option(help="Weight decay [model's recipe].")] = None,
+    momentum: Annotated[
+        Optional[float], typer.Option(help="SGD momentum or AdamW's beta1 (onecycle cycles it) [model's recipe].")
+    ] = None,
+    beta2: Annotated[Optional[float], typer.Option(help="AdamW's beta2 [model's recipe].")] = None,
+    cycle_momentum: Annotated[
+        Optional[bool],
+        typer.Option(
+            "--cycle-momentum/--no-cycle-momentum",
+            help="onecycle also cycles the momentum 0.95 → 0.85 → 0.95; --no-cycle-momentum keeps --momentum [model's recipe].",
+        ),
+    ] = None,
     schedule: Annotated[Optional[str], typer.Option(help="onecycle, cosine or constant [model's recipe].")] = None,
     label_smoothing: Annotated[
         Optional[float], typer.Option(help="Cross-entropy label smoothing [model's recipe].")
@@ -56,6 +67,12 @@ def train(
     ] = None,
     test_subset: Annotated[
         Optional[int], typer.Option(help="Evaluate on the first N test images only (0: all) [all].")
+    ] = None,
+    validation: Annotated[
+        Optional[int],
+        typer.Option(
+            help="Hold out N training images (a fixed draw) and report accuracy on them, not on the test set: for choosing a recipe [0: off]."
+        ),
     ] = None,
     channels_last: Annotated[Optional[bool], typer.Option(help="NHWC memory format [model's recipe].")] = None,
     threads: Annotated[Optional[int], typer.Option(help="CPU threads (0: torch default) [model's recipe].")] = None,
@@ -115,6 +132,9 @@ def train(
             lr=lr,
             optimizer=optimizer,
             weight_decay=weight_decay,
+            momentum=momentum,
+            beta2=beta2,
+            cycle_momentum=cycle_momentum,
             schedule=schedule,
             label_smoothing=label_smoothing,
             augment=augment,
@@ -123,6 +143,7 @@ def train(
             data_dir=data_dir,
             train_subset=train_subset,
             test_subset=test_subset,
+            validation=validation,
             channels_last=channels_last,
             threads=threads,
             amp=amp,
@@ -152,8 +173,9 @@ def train(
     if summary.get("test_accuracy") is None:
         info(f"{summary.get('run_dir')}: no epoch finished")
         return
+    held = "validation" if summary.get("evaluated_on", "test set") != "test set" else "test"
     info(
-        f"test accuracy {percent(summary['test_accuracy'])} after {summary['epochs']} epoch{'s' * (summary['epochs'] != 1)}, "
+        f"{held} accuracy {percent(summary['test_accuracy'])} after {summary['epochs']} epoch{'s' * (summary['epochs'] != 1)}, "
         f"{summary['train_seconds']:.1f} s of training; run folder {summary['run_dir']}"
     )
     if json_out:

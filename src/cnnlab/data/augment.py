@@ -80,6 +80,41 @@ def with_erasing(
     return erase
 
 
+def affine_batch(x: Tensor, degrees: Tensor, scale: Tensor, shift: Tensor) -> Tensor:
+    """Rotate image i of ``x`` (B, C, H, W, float) by ``degrees[i]`` (clockwise as displayed,
+    rows down) and scale it by ``scale[i]`` about the image centre, then translate it by
+    ``shift[i]`` = (dx, dy) pixels; bilinear, zero outside the image (scipy.ndimage's
+    ``affine_transform(order=1, mode="grid-constant")``). Returns (B, C, H, W)."""
+    b, c, h, w = x.shape
+    angle = torch.deg2rad(degrees.double())  # (B,)
+    # affine_grid maps each output point (normalized to [-1, 1]) to the input point it samples:
+    # the inverse transform, in (x, y) order
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale  # (B,)
+    inverse = torch.stack([torch.stack([cos, sin], 1), torch.stack([-sin, cos], 1)], 1)  # (B, 2, 2) in pixels
+    to_grid = torch.tensor([2.0 / w, 2.0 / h], dtype=torch.float64)  # pixels -> grid units, per axis
+    inverse = inverse * to_grid[:, None] / to_grid[None, :]  # (B, 2, 2) in grid units (H ≠ W included)
+    theta = torch.cat([inverse, -(inverse @ (shift.double() * to_grid)[:, :, None])], 2)  # (B, 2, 3)
+    grid = F.affine_grid(theta.to(x.device, x.dtype), [b, c, h, w], align_corners=False)  # (B, H, W, 2)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def random_affine(degrees: float = 10.0, scale: tuple[float, float] = (0.9, 1.1), max_shift: float = 2.0) -> Augment:
+    """Rotate each image by its own random angle in [-degrees, degrees], scale it by a random
+    factor in ``scale`` and translate it by up to ``max_shift`` pixels each way
+    (:func:`affine_batch`): the slant, size and position of handwriting, which a digit
+    classifier should not care about (Simard et al. 2003 trained on such distortions). Every
+    image draws its own transform in one batched pass; torchvision's ``RandomAffine`` applies
+    one transform to a whole batch."""
+
+    def affine(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        u = torch.rand(4, x.shape[0], generator=generator, dtype=torch.float64) * 2 - 1  # (4, B) in [-1, 1)
+        zoom = (scale[0] + scale[1]) / 2 + u[1] * (scale[1] - scale[0]) / 2  # (B,)
+        out = affine_batch(x.float(), u[0] * degrees, zoom, u[2:].T * max_shift)  # (B, C, H, W)
+        return out.round_().clamp_(0, 255).to(torch.uint8)
+
+    return affine
+
+
 AUGMENTS: dict[str, Callable[[], Augment | None]] = {
     "none": lambda: None,
     "shift": lambda: random_shift(2),
@@ -89,6 +124,7 @@ AUGMENTS: dict[str, Callable[[], Augment | None]] = {
     "flip": lambda: with_flips(lambda x, generator=None: x),
     "shift+flip+erase": lambda: with_erasing(with_flips(random_shift(2))),
     "flip+erase": lambda: with_erasing(with_flips(lambda x, generator=None: x)),
+    "affine": lambda: random_affine(),
 }
 
 

@@ -67,8 +67,8 @@ class FolderImages:
         self.device = torch.device(device)
         return self
 
-    def subset(self, index: slice) -> FolderImages:
-        indices = list(range(len(self)))[index]
+    def subset(self, index: slice | torch.Tensor) -> FolderImages:
+        indices = list(range(len(self)))[index] if isinstance(index, slice) else index.tolist()
         return FolderImages(
             torch.utils.data.Subset(self.dataset, indices),
             self.classes,

@@ -19,8 +19,11 @@ class TrainConfig:
     lr: float = 3e-3  # peak learning rate (of the one-cycle schedule)
     optimizer: str = "adamw"  # adamw | sgd (Nesterov momentum)
     # SGD momentum; AdamW's beta1. Under the onecycle schedule OneCycleLR cycles it instead
-    # (0.95 -> 0.85 at the peak -> 0.95, Smith 2018); config.json's "optimizer" records what ran.
+    # (0.95 -> 0.85 at the peak -> 0.95, Smith 2018) unless cycle_momentum is False;
+    # config.json's "optimizer" records what ran.
     momentum: float = 0.9
+    beta2: float = 0.999  # AdamW's second-moment decay (0.9: a short memory, for runs of a few hundred steps)
+    cycle_momentum: bool = True  # onecycle also cycles the momentum / beta1 (False: keep `momentum` throughout)
     weight_decay: float = 0.0  # decoupled weight decay (AdamW) or L2 (SGD)
     schedule: str = "onecycle"  # onecycle | cosine | constant
     warmup: float = 0.25  # fraction of all steps spent warming up (onecycle, cosine)
@@ -35,6 +38,9 @@ class TrainConfig:
     eval_batch_size: int = 1000  # images per evaluation forward pass
     train_subset: int = 0  # train on the first N training images only (0: all); for quick tests
     test_subset: int = 0  # evaluate on the first N test images only (0: all); for quick tests
+    # hold out N training images (a fixed random draw, the same for every seed) and evaluate on
+    # them instead of the test set: choose a recipe without looking at the test set (0: off)
+    validation: int = 0
     sync_every: int = 25  # steps between host reads of the loss (progress bar, divergence check)
     threads: int = 0  # CPU threads for torch (0: torch's default, one per physical core)
     amp: str = "none"  # autocast precision: none | bf16 | fp16 (fp16 adds a gradient scaler on CUDA)
@@ -54,6 +60,7 @@ class TrainConfig:
             ("batch_size", self.batch_size >= 1, "at least 1"),
             ("lr", self.lr > 0, "positive"),
             ("momentum", 0 <= self.momentum < 1, "in [0, 1)"),
+            ("beta2", 0 <= self.beta2 < 1, "in [0, 1)"),
             ("optimizer", self.optimizer in ("adamw", "sgd"), "adamw or sgd"),
             ("schedule", self.schedule in ("onecycle", "cosine", "constant"), "onecycle, cosine or constant"),
             ("warmup", 0 <= self.warmup < 1, "in [0, 1)"),
@@ -61,6 +68,7 @@ class TrainConfig:
             ("weight_decay", self.weight_decay >= 0, "non-negative"),
             ("train_subset", self.train_subset >= 0, "non-negative"),
             ("test_subset", self.test_subset >= 0, "non-negative"),
+            ("validation", self.validation >= 0, "non-negative"),
             ("sync_every", self.sync_every >= 1, "at least 1"),
             ("eval_batch_size", self.eval_batch_size >= 1, "at least 1"),
             ("threads", self.threads >= 0, "non-negative"),

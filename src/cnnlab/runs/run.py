@@ -204,11 +204,33 @@ def adapted_data(cfg: TrainConfig, device: torch.device, quiet: bool):
     needs_rgb = bool(cfg.resize) and spec.input_shape is not None and spec.input_shape[0] == 3 and train.shape[0] == 1
     if needs_rgb:
         train, test = (dataclasses.replace(d, rgb=True) for d in (train, test))
+    if cfg.validation:
+        train, test = validation_split(train, cfg.validation)
     if cfg.train_subset:
         train = train.subset(slice(0, cfg.train_subset))
     if cfg.test_subset:
         test = test.subset(slice(0, cfg.test_subset))
     return train, test
+
+
+VALIDATION_SEED = 0  # the held-out draw does not move with --seed: every run of a sweep sees the same split
+
+
+def validation_split(train, n: int):
+    """(the rest, ``n`` held-out images) of ``train``: a fixed random draw, each part in its original order.
+
+    >>> from cnnlab.data.memory import ImageTensors                     # doctest: +SKIP
+    >>> rest, held = validation_split(train, 10000)                    # doctest: +SKIP
+    >>> len(rest), len(held)                                           # doctest: +SKIP
+    (50000, 10000)
+    """
+    if not 0 < n < len(train):
+        raise CnnlabError(
+            f"--validation {n} must leave training images: the training set has {len(train):,}; "
+            f"give a number from 1 to {len(train) - 1:,}"
+        )
+    order = torch.randperm(len(train), generator=torch.Generator().manual_seed(VALIDATION_SEED))
+    return train.subset(order[n:].sort().values), train.subset(order[:n].sort().values)
 
 
 def pipeline_of(data, cfg: TrainConfig) -> Pipeline:

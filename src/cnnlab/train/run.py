@@ -200,6 +200,8 @@ def _run(cfg, out, quiet: bool, echo, resume, epochs: int | None, dist: Dist) ->
         "run_dir": None,
         "device": str(device),
         "seed": cfg.seed,
+        # what test_accuracy and test_loss were measured on
+        "evaluated_on": f"validation: {cfg.validation:,} held-out training images" if cfg.validation else "test set",
     }
     first_epoch, epoch_state, start_loss = 1, None, None
     metrics: list[dict[str, Any]] = []
@@ -336,9 +338,10 @@ def _run(cfg, out, quiet: bool, echo, resume, epochs: int | None, dist: Dist) ->
                     save(epoch + 1, None)  # commits the line above: it covers len(metrics) lines
                     if writer is not None:
                         tensorboard.log_epoch(writer, raw, row, epoch)
+                held = "val" if cfg.validation else "test"  # --validation: the test_* keys hold held-out figures
                 echo(
-                    f"epoch {epoch}/{cfg.epochs}  train loss {row['train_loss']:.4g}  test loss {result['loss']:.4g}  "
-                    f"test acc {100 * result['accuracy']:.2f}%  ({st.seconds:.1f} s, {row['images_per_second']:,.0f} img/s)"
+                    f"epoch {epoch}/{cfg.epochs}  train loss {row['train_loss']:.4g}  {held} loss {result['loss']:.4g}  "
+                    f"{held} acc {100 * result['accuracy']:.2f}%  ({st.seconds:.1f} s, {row['images_per_second']:,.0f} img/s)"
                 )
                 epoch_state = None
     except DivergedError as e:
