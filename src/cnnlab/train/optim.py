@@ -10,7 +10,6 @@ from torch import nn
 from cnnlab.errors import CnnlabError
 from cnnlab.train.config import TrainConfig
 
-
 # AdamW as one fused kernel over all parameters on these devices (torch's CPU and CUDA kernels):
 # the same update as the per-tensor loop, without its dozen small ops per step (mnist-race
 # spends ~0.5 ms of a ~7 ms step on them; benchmarks/mnist_speed.py)
