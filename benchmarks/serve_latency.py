@@ -279,47 +279,69 @@ def main_thread_task_cpu_ms(trace: Path) -> list[float]:
 
 
 def longest_task_parts(trace: Path, top: int = 8) -> dict | None:
-    """What the main thread's longest task (by CPU) was made of: the events nested in it, by
-    name (a JS call as its function and file:line), the ones with the most CPU first, each with
-    its count and total wall and CPU milliseconds. Nested events overlap (a Commit holds the
-    canvas copies it makes), so their times do not add up to the task's."""
+    """What the main thread's longest task (by CPU) was made of, from the events nested in it,
+    by name (a JS call as its function and file:line), each with its count and wall and CPU
+    milliseconds. "parts" ranks them by their whole time (they overlap: a Commit holds the
+    canvas copies it makes); "self" by their own time, less that of the events inside them
+    (these add up to the task's): where the time went."""
     events, tasks = _main_thread(trace)
     if not tasks:
         return None
     task = max(tasks, key=lambda e: e.get("tdur", 0))
     thread, t0, t1 = (task["pid"], task["tid"]), task["ts"], task["ts"] + task["dur"]
-    parts: dict[str, list] = {}
-    for e in events:
-        if e.get("ph") != "X" or e is task or (e.get("pid"), e.get("tid")) != thread or not t0 <= e["ts"] < t1:
-            continue
+    inner = [
+        e
+        for e in events
+        if e.get("ph") == "X" and e is not task and (e.get("pid"), e.get("tid")) == thread and t0 <= e["ts"] < t1
+    ]
+    inner.sort(key=lambda e: (e["ts"], -e.get("dur", 0)))  # each event before the ones inside it
+    root = {"name": "(the task itself)", "own": [task["dur"] / 1000, task.get("tdur", 0) / 1000]}
+    records, open_ = [root], []
+    for e in inner:
         name = e["name"]
-        if name == "ThreadControllerImpl::RunTask":  # the task itself, once more
-            continue
         if name == "FunctionCall":
             d = e.get("args", {}).get("data", {})
-            name = f"FunctionCall {d.get('functionName') or '(anonymous)'} {d.get('url', '').rsplit('/', 1)[-1]}:{d.get('lineNumber', '')}"
-        part = parts.setdefault(name, [0, 0.0, 0.0])
-        part[0] += 1
-        part[1] += e.get("dur", 0) / 1000
-        part[2] += e.get("tdur", 0) / 1000
-    ranked = sorted(parts.items(), key=lambda kv: -kv[1][2])[:top]
+            script = d.get("url", "").rsplit("/", 1)[-1]
+            name = f"FunctionCall {d.get('functionName') or '(anonymous)'} {script}:{d.get('lineNumber', '')}"
+        wall, cpu = e.get("dur", 0) / 1000, e.get("tdur", 0) / 1000
+        while open_ and e["ts"] >= open_[-1]["end"]:
+            open_.pop()
+        parent = open_[-1] if open_ else root
+        parent["own"][0] -= wall
+        parent["own"][1] -= cpu
+        record = {"name": name, "end": e["ts"] + e.get("dur", 0), "whole": [wall, cpu], "own": [wall, cpu]}
+        open_.append(record)
+        records.append(record)
+
+    def ranked(key: str) -> list[dict]:
+        by_name: dict[str, list] = {}
+        for r in records:
+            if key in r and not (key == "whole" and r["name"] == "ThreadControllerImpl::RunTask"):  # the task again
+                total = by_name.setdefault(r["name"], [0, 0.0, 0.0])
+                total[0] += 1
+                total[1] += r[key][0]
+                total[2] += r[key][1]
+        rows = sorted(by_name.items(), key=lambda kv: -kv[1][2])[:top]
+        return [{"name": n, "count": c, "ms": round(ms, 2), "cpu_ms": round(cpu, 2)} for n, (c, ms, cpu) in rows]
+
     return {
         "wall_ms": task["dur"] / 1000,
         "cpu_ms": task.get("tdur", 0) / 1000,
-        "parts": [{"name": n, "count": c, "ms": round(ms, 2), "cpu_ms": round(cpu, 2)} for n, (c, ms, cpu) in ranked],
+        "parts": ranked("whole"),
+        "self": ranked("own"),
     }
 
 
 def page_line(page: dict) -> str:
-    longest = page["longest_cpu_task"] or {"parts": []}
-    inside = ", ".join(f"{p['name']} ×{p['count']} {p['cpu_ms']:.1f} ms" for p in longest["parts"][:4])
+    longest = page["longest_cpu_task"] or {"self": []}
+    inside = ", ".join(f"{p['name']} ×{p['count']} {p['cpu_ms']:.1f}" for p in longest["self"][:4])
     return (
         f"a {page['stroke_seconds']:.0f} s stroke ({page['pointer_moves']} mouse moves sent, "
         f"{page['pointer_moves_seen']} seen by the pad in {page['pointermove_events']} pointermove events; "
         f"{page['canvases']} canvases; load average {page['load_average']:.1f}): "
         f"{page['long_tasks']} tasks over 50 ms of wall time (longest {page['longest_ms']:.0f} ms); "
         f"{page['cpu_long_tasks']} of {page['tasks']} over 50 ms of the main thread's CPU (longest "
-        f"{page['longest_cpu_ms']:.0f} ms: {inside}); {page['renders']} predictions painted, median "
+        f"{page['longest_cpu_ms']:.0f} ms, its own CPU ms in: {inside}); {page['renders']} predictions painted, median "
         f"{page['render_ms_median'] or 0:.1f} ms, longest {page['render_ms_max'] or 0:.1f} ms"
     )
 
