@@ -10,8 +10,13 @@
 
 import { LUT, level } from "./colormap.js";
 
-const BLANK = [240, 241, 244]; // #f0f1f4: a map with nothing drawn (an empty pad)
 const GAP = -1, PAST = -2; // pixels between boxes (left transparent); cells past the last unit (grey)
+
+// A pixel as one 32-bit word of an ImageData's buffer: its bytes are R, G, B, A in memory.
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+const rgba = (r, g, b) => (LITTLE_ENDIAN ? ((255 << 24) | (b << 16) | (g << 8) | r) >>> 0 : ((r << 24) | (g << 16) | (b << 8) | 255) >>> 0);
+const BLANK = rgba(240, 241, 244); // #f0f1f4: a map with nothing drawn (an empty pad)
+const GREY = rgba(235, 235, 235);
 
 /**
  * A canvas under `boxes` (the .map elements in `grid`), each showing an h × w map.
@@ -27,6 +32,8 @@ export function mapCanvas(grid, boxes, h, w, count = h * w) {
   let dpr = 0;
   let source = null; // (H·W) Int32Array: for each canvas pixel, the value it shows, GAP or PAST
   let image = null; // the canvas's ImageData, reused: only the boxes' pixels are ever written
+  let pixels = null; // its bytes as one word a pixel
+  let colours = new Uint32Array(0); // the colour of each value, worked out once a paint
 
   /** Size the canvas to the grid and map its pixels to values; false while the grid is not laid out. */
   function fit() {
@@ -51,37 +58,29 @@ export function mapCanvas(grid, boxes, h, w, count = h * w) {
       }
     });
     image = ctx.createImageData(W, H);
+    pixels = new Uint32Array(image.data.buffer);
     dpr = ratio;
     return true;
   }
 
   function paint(values, scale) {
     if (!fit()) return;
-    const d = image.data;
+    if (colours.length < values.length) colours = new Uint32Array(values.length);
+    for (let i = 0; i < values.length; i++) {
+      const k = 3 * level(values[i], scale);
+      colours[i] = rgba(LUT[k], LUT[k + 1], LUT[k + 2]);
+    }
     for (let p = 0; p < source.length; p++) {
       const s = source[p];
-      if (s === GAP) continue;
-      if (s === PAST) {
-        d[4 * p] = d[4 * p + 1] = d[4 * p + 2] = 235;
-      } else {
-        const k = 3 * level(values[s], scale);
-        d[4 * p] = LUT[k];
-        d[4 * p + 1] = LUT[k + 1];
-        d[4 * p + 2] = LUT[k + 2];
-      }
-      d[4 * p + 3] = 255;
+      if (s >= 0) pixels[p] = colours[s];
+      else if (s === PAST) pixels[p] = GREY;
     }
     ctx.putImageData(image, 0, 0);
   }
 
   function clear() {
     if (!fit()) return;
-    const d = image.data;
-    for (let p = 0; p < source.length; p++) {
-      if (source[p] === GAP) continue;
-      d.set(BLANK, 4 * p);
-      d[4 * p + 3] = 255;
-    }
+    for (let p = 0; p < source.length; p++) if (source[p] !== GAP) pixels[p] = BLANK;
     ctx.putImageData(image, 0, 0);
   }
 
