@@ -254,8 +254,8 @@ def test_hovering_a_map_shows_the_unit_and_its_value(page, server):
 def test_a_few_canvases_show_every_map_and_pictures_are_images(page, server):
     """Every <canvas> is a compositor layer of its own, copied at each frame Chromium commits; while
     the buffers for those copies are still being added (a fresh page's first stroke), each canvas
-    costs 0.5-0.9 ms of main-thread CPU in one commit. A canvas per map, filter and test image
-    (112) made 50-94 ms tasks while drawing (issue 17; benchmarks/serve_latency.py). So a layer's
+    costs 0.5-1.2 ms of main-thread CPU in one commit. A canvas per map, filter and test image
+    (112) made 50-135 ms tasks while drawing (issue 17; benchmarks/serve_latency.py). So a layer's
     maps share one canvas and pictures that do not change are <img>s, with a unit shown too."""
     load_test_image(page, server, 3)
     for layer, channel in [("C3", 5), ("F5", 17)]:

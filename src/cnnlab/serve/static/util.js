@@ -33,8 +33,8 @@ export function el(tag, cls, text, attrs) {
 // Every <canvas> in the page is a compositor layer of its own. Headless Chromium composites in
 // software and, at every frame it commits, copies each canvas into a shared-memory buffer; while
 // those buffers are still being added (the first stroke on a fresh page), each canvas costs
-// 0.5-0.9 ms of main-thread CPU in one commit. With a canvas per map, filter and test image
-// (112 of them) that commit was a 50-94 ms task (issue 17). So pictures that do not change are
+// 0.5-1.2 ms of main-thread CPU in one commit. With a canvas per map, filter and test image
+// (112 of them) that commit was a 50-135 ms task (issue 17). So pictures that do not change are
 // <img>s (pictureOf), a layer's maps share one canvas (app.js), and canvases are kept for what
 // is redrawn: the pad, the input as the network sees it, the unit panel's animation.
 export function canvasOf(w, h, cssW, cssH, label) {
