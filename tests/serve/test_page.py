@@ -47,7 +47,7 @@ def page(browser, server):
     page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
     page.goto(base + "/")
     page.wait_for_selector("#probabilities .prob >> nth=9")
-    page.wait_for_selector(".map[data-layer='output'] canvas")
+    page.wait_for_selector(".map[data-layer='output']")
     page.problems = problems
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     yield page
@@ -80,15 +80,32 @@ def load_test_image(page, server, index: int) -> int:
     return expected
 
 
+def map_grid(page, layer: str) -> tuple[int, int]:
+    """(rows, cols) of each of a layer's maps: a map's (H, W), or the grid of a fully connected layer."""
+    return tuple(
+        page.evaluate(
+            f"import('/static/app.js').then((m) => {{ const v = m.state.views.get('{layer}'); return [v.h, v.w]; }})"
+        )
+    )
+
+
+def content_box(page, selector: str) -> dict:
+    """The area inside an element's border, in page coordinates: where a map box shows its cells."""
+    return page.evaluate(
+        f"""(() => {{ const e = document.querySelector("{selector}"); const r = e.getBoundingClientRect();
+        return {{ x: r.left + e.clientLeft, y: r.top + e.clientTop, width: e.clientWidth, height: e.clientHeight }}; }})()"""
+    )
+
+
 def click_unit(page, layer: str, channel: int, y: int = 0, x: int = 0) -> None:
     """Click unit (y, x) of map `channel` (for FC layers: unit `channel` of the grid)."""
-    sel = f".map[data-layer='{layer}'][data-channel='{0 if layer[0] in 'Fo' else channel}'] canvas"
-    canvas = page.locator(sel)
-    w, h = page.evaluate(f'[document.querySelector("{sel}").width, document.querySelector("{sel}").height]')
+    sel = f".map[data-layer='{layer}'][data-channel='{0 if layer[0] in 'Fo' else channel}']"
+    h, w = map_grid(page, layer)
     if layer[0] in "Fo":
         y, x = divmod(channel, w)
-    box = canvas.bounding_box()
-    canvas.click(position={"x": (x + 0.5) * box["width"] / w, "y": (y + 0.5) * box["height"] / h})
+    box = content_box(page, sel)
+    # Playwright's position is from the padding box's corner: inside the border, where the cells are
+    page.locator(sel).click(position={"x": (x + 0.5) * box["width"] / w, "y": (y + 0.5) * box["height"] / h})
     page.wait_for_function(f"document.getElementById('unit-title').textContent.startsWith('{layer} (')", timeout=10000)
 
 
@@ -101,13 +118,38 @@ def rdbu_r(values: np.ndarray, scale: float) -> np.ndarray:
 
 
 def pixels(page, selector: str) -> np.ndarray:
-    """(H, W, 3) RGB of a canvas on the page."""
+    """(H, W, 3) RGB of a canvas or an <img> on the page, at its own resolution."""
     data = page.evaluate(
-        f"""(() => {{ const c = document.querySelector("{selector}");
-        return [c.width, c.height, Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)]; }})()"""
+        f"""async () => {{ let c = document.querySelector("{selector}");
+        if (c.tagName === 'IMG') {{
+          await c.decode();
+          const d = document.createElement('canvas');
+          [d.width, d.height] = [c.naturalWidth, c.naturalHeight];
+          d.getContext('2d').drawImage(c, 0, 0);
+          c = d;
+        }}
+        return [c.width, c.height, Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)]; }}"""
     )
     w, h, rgba = data
     return np.array(rgba, np.float64).reshape(h, w, 4)[..., :3]
+
+
+def map_pixels(page, layer: str, channel: int) -> np.ndarray:
+    """(H, W, 3) RGB of one map as shown: its layer's canvas read at the centre of each cell of the map's box."""
+    h, w = map_grid(page, layer)
+    data = page.evaluate(
+        f"""(() => {{ const box = document.querySelector(".map[data-layer='{layer}'][data-channel='{channel}']");
+        const c = box.parentElement.querySelector('canvas.atlas');
+        const dpr = c.width / c.clientWidth;
+        const x0 = (box.offsetLeft + box.clientLeft) * dpr, y0 = (box.offsetTop + box.clientTop) * dpr;
+        const rgba = c.getContext('2d').getImageData(0, 0, c.width, c.height).data, out = [];
+        for (let y = 0; y < {h}; y++) for (let x = 0; x < {w}; x++) {{
+          const px = Math.floor(x0 + ((x + 0.5) * box.clientWidth * dpr) / {w}), py = Math.floor(y0 + ((y + 0.5) * box.clientHeight * dpr) / {h});
+          out.push(...rgba.slice(4 * (py * c.width + px), 4 * (py * c.width + px) + 3));
+        }}
+        return out; }})()"""
+    )
+    return np.array(data, np.float64).reshape(h, w, 3)
 
 
 # ---- drawing and prediction -------------------------------------------------------------------
@@ -176,7 +218,7 @@ def test_the_colour_scale_is_matplotlibs_rdbu_r_and_c1_is_painted_with_it(page, 
     with torch.no_grad():
         c1 = F.relu(inspector.model.C1(inspector.tensor(img)))[0].numpy()
     scale = np.abs(c1).max()
-    shown = pixels(page, ".map[data-layer='C1'][data-channel='3'] canvas")
+    shown = map_pixels(page, "C1", 3)
     expected = rdbu_r(c1[3], scale)
     assert np.abs(shown - expected).max() <= 12  # at most one step of the 256-step map
     assert (np.abs(shown - expected).max(-1) == 0).mean() > 0.95
@@ -194,19 +236,41 @@ def test_hovering_a_map_shows_the_unit_and_its_value(page, server):
         c1 = F.relu(inspector.model.C1(x))[0].numpy()
     for sel, h, w, expected in [
         (
-            ".map[data-layer='C1'][data-channel='3'] canvas",
+            ".map[data-layer='C1'][data-channel='3']",
             28,
             28,
             lambda y, x_: f"C1 map 3 ({y}, {x_}) = {c1[3, y, x_]:.3f}",
         ),
         ("#seen", 28, 28, lambda y, x_: f"input ({y}, {x_}) = {x[0, 0, y, x_]:.3f} (normalized)"),
     ]:
-        box = page.locator(sel).bounding_box()
+        box = content_box(page, sel)
         for y, x_ in [(14, 9), (3, 20)]:
             page.mouse.move(box["x"] + (x_ + 0.5) * box["width"] / w, box["y"] + (y + 0.5) * box["height"] / h)
             assert page.is_visible("#tip")
             assert page.inner_text("#tip") == expected(y, x_).replace("-0.000", "0.000")
     page.mouse.move(5, 5)
+
+
+def test_a_few_canvases_show_every_map_and_pictures_are_images(page, server):
+    """Every <canvas> is a compositor layer of its own, copied at each frame Chromium commits; while
+    the buffers for those copies are still being added (a fresh page's first stroke), each canvas
+    costs 0.5-1.2 ms of main-thread CPU in one commit. A canvas per map, filter and test image
+    (112) made 50-135 ms tasks while drawing (issue 17; benchmarks/serve_latency.py). So a layer's
+    maps share one canvas and pictures that do not change are <img>s, with a unit shown too."""
+    load_test_image(page, server, 3)
+    for layer, channel in [("C3", 5), ("F5", 17)]:
+        click_unit(page, layer, channel, 2, 2)
+        canvases = page.evaluate(
+            "[...document.querySelectorAll('canvas')].map((c) => c.id || c.className || c.ariaLabel)"
+        )
+        # the pad, what the network sees, the curves, one per layer (7), a conv unit's animated map
+        assert len(canvases) <= 11, canvases
+    assert page.locator(".map canvas").count() == 0
+    assert page.locator("#mistakes img").count() == page.locator("#mistakes button").count() > 0
+    page.click("#clear")
+    blank = map_pixels(page, "C1", 0)
+    assert (blank == [240, 241, 244]).all()  # an empty pad: every map blank
+    assert not page.problems, page.problems
 
 
 # ---- layout -----------------------------------------------------------------------------------
@@ -257,8 +321,9 @@ def test_1440x900_shows_network_unit_and_probabilities_without_page_scroll(page,
     assert net["y"] + net["height"] < 560 and prob["y"] + prob["height"] <= 900, (net, prob)
     # fully connected layers as compact grids: F5 12×10 cells, F6 12×7
     for layer, grid in [("F5", [12, 10]), ("F6", [12, 7]), ("output", [1, 10])]:
-        sel = f".map[data-layer='{layer}'] canvas"
-        assert page.evaluate(f'[document.querySelector("{sel}").width, document.querySelector("{sel}").height]') == grid
+        h, w = map_grid(page, layer)
+        box = content_box(page, f".map[data-layer='{layer}']")
+        assert [w, h] == grid and box["width"] / w == box["height"] / h, (layer, box)  # square cells
     shot(page, "1440x900")
 
 
@@ -268,7 +333,7 @@ def test_a_phone_can_draw_by_touch_and_panels_stack(browser, server):
     page = ctx.new_page()
     try:
         page.goto(base + "/")
-        page.wait_for_selector(".map[data-layer='output'] canvas")
+        page.wait_for_selector(".map[data-layer='output']")
         box = page.locator("#pad").bounding_box()
         assert box["x"] >= 0 and box["x"] + box["width"] <= 390
         page.evaluate(
@@ -328,8 +393,8 @@ def test_a_c1_unit_shows_its_filter_and_the_arithmetic(page, server):
     _, inspector = server
     load_test_image(page, server, 3)
     click_unit(page, "C1", 3, 13, 13)
-    page.wait_for_selector("#unit-body canvas.kernel")
-    kernel = pixels(page, "#unit-body canvas.kernel")
+    page.wait_for_selector("#unit-body img.kernel")
+    kernel = pixels(page, "#unit-body img.kernel")
     w = inspector.model.C1.weight[3, 0].detach().numpy()
     assert np.abs(kernel - rdbu_r(w, np.abs(w).max())).max() <= 12
     assert "bias" in page.inner_text("#unit-body .formula")
@@ -355,7 +420,7 @@ def test_an_fc_unit_names_its_inputs_and_draws_its_weights_like_its_input(page, 
     assert page.inner_text("#unit-title").startswith("F5 (Linear) unit 17")
     names = [r.split("\t")[0] for r in page.locator("#unit-body table.terms tbody tr").all_inner_texts()]
     assert len(names) == 8 and all(re.fullmatch(r"S4 map \d+ \(\d, \d\)", n) for n in names), names
-    assert page.locator("#unit-body .weights-grid").first.locator("canvas").count() == 16  # 16 maps of 5×5
+    assert page.locator("#unit-body .weights-grid").first.locator("img").count() == 16  # 16 maps of 5×5
     shot(page, "fc_unit")
     click_unit(page, "F6", 5)
     page.wait_for_selector("#unit-body table.terms")
@@ -393,10 +458,10 @@ def test_curves_filters_and_mistakes(page, server):
     assert "training curves over 1 of 1 epochs" in page.get_attribute("#curves", "aria-label")
     assert "Label smoothing is on (ε = 0.1)" in page.inner_text("#curves-note")
     assert page.inner_text("#run-state").startswith("trained 1 epoch")
-    assert page.locator("#filters > canvas").count() == 6
+    assert page.locator("#filters > img").count() == 6
     w = inspector.model.C1.weight[0, 0].detach().numpy()
     scale = np.abs(inspector.model.C1.weight.detach().numpy()).max()
-    assert np.abs(pixels(page, "#filters > canvas") - rdbu_r(w, scale)).max() <= 12
+    assert np.abs(pixels(page, "#filters > img") - rdbu_r(w, scale)).max() <= 12
     page.wait_for_selector("#mistakes button")
     first = page.locator("#mistakes button").first
     index = int(first.get_attribute("data-index"))
@@ -417,7 +482,7 @@ def test_keyboard_only_from_load_to_a_unit_panel(browser, server):
     page = browser.new_page(viewport={"width": 1440, "height": 900})
     try:
         page.goto(base + "/")
-        page.wait_for_selector(".map[data-layer='output'] canvas")
+        page.wait_for_selector(".map[data-layer='output']")
         stops = []
         for _ in range(12):
             page.keyboard.press("Tab")

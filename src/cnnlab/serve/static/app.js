@@ -4,8 +4,9 @@
 // and is sent next (the newest stroke wins). Drawing is painted once per animation frame.
 "use strict";
 
-import { legend, paint, scaleOf, setLegend } from "./colormap.js";
-import { $, canvasOf, cellAt, el, f32, fmt, hideTip, hoverValues, markIn, paintInput, placeMark, showTip } from "./util.js";
+import { legend, scaleOf, setLegend } from "./colormap.js";
+import { $, cellAt, el, f32, fmt, hideTip, hoverValues, markIn, paintInput, placeMark, showTip } from "./util.js";
+import { mapCanvas } from "./mapcanvas.js";
 import { showUnit, unitMessage } from "./unit.js";
 import { startSide } from "./side.js";
 import { greyPng } from "./greypng.js";
@@ -265,18 +266,12 @@ function showEmpty() {
   }
   const seen = $("seen");
   seen.getContext("2d").clearRect(0, 0, seen.width, seen.height);
-  for (const view of state.views.values()) {
-    for (const m of view.maps) {
-      const c = m.canvas.getContext("2d");
-      c.fillStyle = "#f0f1f4";
-      c.fillRect(0, 0, m.canvas.width, m.canvas.height);
-    }
-  }
+  for (const view of state.views.values()) view.canvas.clear();
   if (state.selected) unitMessage("Draw a digit (or load a test image) to see this unit's arithmetic.");
 }
 
 // ---- the network: one column per layer ---------------------------------------------------
-/** A layer's maps: spatial layers as a column of maps, flat ones as a 12-wide grid. */
+/** A layer's maps: spatial layers as a column of maps, flat ones as a 12-wide grid; one canvas shows them all. */
 function buildLayers(layers) {
   const box = $("layers");
   box.querySelectorAll(".layer").forEach((e) => e.remove());
@@ -296,6 +291,7 @@ function buildLayers(layers) {
       const grid = el("div", "maps");
       grid.style.gridTemplateRows = `repeat(${Math.min(shown, 8)}, auto)`;
       for (let k = 0; k < shown; k++) grid.appendChild(makeMap(view, k, h, w, px, px));
+      view.canvas = mapCanvas(grid, view.maps.map((m) => m.box), h, w);
       col.appendChild(grid);
       if (c > shown) col.appendChild(el("div", "shape", `first ${shown} of ${c}`));
     } else {
@@ -305,7 +301,10 @@ function buildLayers(layers) {
       const cell = few ? 16 : 9;
       Object.assign(view, { kind: "fc", h, w, channels: n, count: n, stride: 0 });
       const row = el("div", "fc-row");
-      row.appendChild(makeMap(view, 0, h, w, w * cell, h * cell));
+      const grid = el("div", "maps");
+      grid.appendChild(makeMap(view, 0, h, w, w * cell, h * cell));
+      view.canvas = mapCanvas(grid, [view.maps[0].box], h, w, n);
+      row.appendChild(grid);
       if (few && state.model) {
         const names = el("div", "class-names", null, { "aria-hidden": "true" });
         for (let k = 0; k < n; k++) names.appendChild(el("span", null, state.model.classes[k] ?? String(k)));
@@ -327,28 +326,24 @@ function makeMap(view, k, h, w, cssW, cssH) {
   box.dataset.channel = k;
   box.style.width = `${cssW + 2}px`;
   box.style.height = `${cssH + 2}px`;
-  const canvas = canvasOf(w, h);
-  canvas.dataset.layer = view.name;
-  canvas.dataset.channel = k;
-  box.appendChild(canvas);
-  const map = { box, canvas, index: k };
+  const map = { box, index: k };
   view.maps.push(map);
   const unitAt = (y, x) => (view.kind === "fc" ? { channel: y * w + x, y: 0, x: 0 } : { channel: k, y, x });
-  canvas.addEventListener("click", (e) => {
-    const [y, x] = cellAt(e, canvas, h, w);
+  box.addEventListener("click", (e) => {
+    const [y, x] = cellAt(e, box, h, w);
     const u = unitAt(y, x);
     if (u.channel >= view.channels) return;
     view.cursor = { map: k, y, x };
     select({ layer: view.name, ...u });
   });
-  canvas.addEventListener("pointermove", (e) => {
-    const [y, x] = cellAt(e, canvas, h, w);
+  box.addEventListener("pointermove", (e) => {
+    const [y, x] = cellAt(e, box, h, w);
     const u = unitAt(y, x);
     const v = valueOf(view.name, u);
     if (v == null) return hideTip();
     showTip(e, `${describe(view, u)} = ${fmt(v, 3)}`);
   });
-  canvas.addEventListener("pointerleave", hideTip);
+  box.addEventListener("pointerleave", hideTip);
   box.addEventListener("keydown", (e) => onKey(e, view, map));
   box.addEventListener("focus", () => showCursor(view));
   box.addEventListener("blur", () => markIn(box, "cursor").hidden = true);
@@ -441,11 +436,7 @@ function showLayers(layers) {
     const view = state.views.get(layer.name);
     const scale = scaleOf(layer.values);
     setLegend(view.legend, scale);
-    if (view.kind === "maps") {
-      view.maps.forEach((m) => paint(m.canvas, layer.values, m.index * view.stride, view.h, view.w, scale));
-    } else {
-      paint(view.maps[0].canvas, layer.values, 0, view.h, view.w, scale, view.channels);
-    }
+    view.canvas.paint(layer.values, scale);
   }
   if (document.activeElement && document.activeElement.classList.contains("map")) {
     const v = state.views.get(document.activeElement.dataset.layer);
@@ -537,8 +528,13 @@ function markInputs(info) {
   }
 }
 
+let pixelRatio = window.devicePixelRatio;
 window.addEventListener("resize", () => {
   if (state.selected && state.ink) askUnit();
+  if (window.devicePixelRatio !== pixelRatio) { // zoomed: the layers' canvases are redrawn at the new resolution
+    pixelRatio = window.devicePixelRatio;
+    scheduleRender();
+  }
 });
 
 // ---- start -------------------------------------------------------------------------------
@@ -551,7 +547,7 @@ async function start() {
     const [, h, w] = m.input_shape;
     $("seen").width = w;
     $("seen").height = h;
-    $("seen").getContext("2d", { willReadFrequently: true }); // a CPU canvas, like the maps
+    $("seen").getContext("2d", { willReadFrequently: true }); // a CPU canvas, like canvasOf's
     hoverValues($("seen"), h, w, (y, x) => {
       const inp = state.ink && state.result ? state.result.input : null;
       if (!inp) return null;

@@ -54,38 +54,49 @@ export function scaleOf(values, start = 0, end = values.length) {
 }
 
 /**
- * Paint values[offset .. offset + h*w) onto canvas (w × h pixels), diverging around 0.
- * empty: cells past `count` are drawn light grey (a 12×10 grid for 120 units).
+ * RGBA bytes of values[offset .. offset + n) into rgba, 4 bytes a value, diverging around 0.
+ * empty: values past `count` are light grey (a 12×10 grid for 120 units).
  */
+export function fill(rgba, values, offset, n, scale, count = n) {
+  for (let i = 0; i < n; i++) {
+    if (i < count) {
+      const k = 3 * level(values[offset + i], scale);
+      rgba[4 * i] = LUT[k];
+      rgba[4 * i + 1] = LUT[k + 1];
+      rgba[4 * i + 2] = LUT[k + 2];
+    } else {
+      rgba[4 * i] = rgba[4 * i + 1] = rgba[4 * i + 2] = 235;
+    }
+    rgba[4 * i + 3] = 255;
+  }
+}
+
+/** Paint values[offset .. offset + h*w) onto canvas (w × h pixels); see fill. */
 export function paint(canvas, values, offset, h, w, scale, count = h * w) {
   const c = canvas.getContext("2d");
   const img = c.createImageData(w, h);
-  const d = img.data;
-  for (let i = 0; i < h * w; i++) {
-    if (i < count) {
-      const k = 3 * level(values[offset + i], scale);
-      d[4 * i] = LUT[k];
-      d[4 * i + 1] = LUT[k + 1];
-      d[4 * i + 2] = LUT[k + 2];
-    } else {
-      d[4 * i] = d[4 * i + 1] = d[4 * i + 2] = 235;
-    }
-    d[4 * i + 3] = 255;
-  }
+  fill(img.data, values, offset, h * w, scale, count);
   c.putImageData(img, 0, 0);
 }
+
+let bar = null; // the colour bar as a PNG data URL, made once: every legend shows the same one
 
 /** A legend: the colour bar, with −scale, 0 and +scale under it. */
 export function legend(scale, digits = 2) {
   const box = document.createElement("div");
   box.className = "legend";
-  const bar = document.createElement("canvas");
-  bar.width = 256;
-  bar.height = 1;
-  const values = new Float32Array(256).map((_, i) => ((i + 0.5) / 128 - 1) * scale);
-  paint(bar, values, 0, 1, 256, scale);
-  bar.setAttribute("aria-hidden", "true");
-  box.appendChild(bar);
+  if (!bar) {
+    const c = document.createElement("canvas"); // never in the page: only encoded
+    c.width = 256;
+    c.height = 1;
+    paint(c, new Float32Array(256).map((_, i) => (i + 0.5) / 128 - 1), 0, 1, 256, 1);
+    bar = c.toDataURL();
+  }
+  const img = document.createElement("img");
+  img.className = "bar";
+  img.src = bar;
+  img.alt = "";
+  box.appendChild(img);
   const labels = document.createElement("div");
   labels.className = "legend-labels";
   box.appendChild(labels);

@@ -5,7 +5,7 @@
 
 import { legend, paint, scaleOf } from "./colormap.js";
 import { askPredict, askUnit, loadSample, state } from "./app.js";
-import { $, canvasOf, el, f32, fmt, u8 } from "./util.js";
+import { $, el, f32, fmt, pictureOf, u8 } from "./util.js";
 
 const POLL_MS = 2000; // how often the page asks whether new weights landed
 
@@ -177,10 +177,9 @@ async function refreshFilters() {
   const shown = Math.min(o, 32);
   for (let k = 0; k < shown; k++) {
     for (let c = 0; c < Math.min(i, 3); c++) {
-      const cv = canvasOf(kw, kh);
-      cv.title = `${f.layer} filter ${k}${i > 1 ? `, input channel ${c}` : ""}`;
-      paint(cv, w, (k * i + c) * kh * kw, kh, kw, scale);
-      box.appendChild(cv);
+      const pic = pictureOf(kw, kh, null, null, "", (cv) => paint(cv, w, (k * i + c) * kh * kw, kh, kw, scale));
+      pic.title = `${f.layer} filter ${k}${i > 1 ? `, input channel ${c}` : ""}`;
+      box.appendChild(pic);
     }
   }
   box.appendChild(legend(scale));
@@ -203,21 +202,22 @@ async function refreshMistakes() {
   const names = state.model.classes;
   for (const item of m.images) {
     const pixels = u8(item.pixels);
-    const cv = canvasOf(w, h);
-    const g = cv.getContext("2d");
-    const img = g.createImageData(w, h);
-    for (let p = 0; p < h * w; p++) {
-      for (let k = 0; k < 3; k++) img.data[4 * p + k] = pixels[(c === 1 ? 0 : k) * h * w + p];
-      img.data[4 * p + 3] = 255;
-    }
-    g.putImageData(img, 0, 0);
+    const pic = pictureOf(w, h, null, null, "", (cv) => {
+      const g = cv.getContext("2d");
+      const img = g.createImageData(w, h);
+      for (let p = 0; p < h * w; p++) {
+        for (let k = 0; k < 3; k++) img.data[4 * p + k] = pixels[(c === 1 ? 0 : k) * h * w + p];
+        img.data[4 * p + 3] = 255;
+      }
+      g.putImageData(img, 0, 0);
+    });
     const visible = `${short(names[item.label])}→${short(names[item.prediction])}`;
     const b = el("button", null, null, {
       type: "button",
       "aria-label": `${visible}: test image ${item.index}, a ${names[item.label]} taken for ${names[item.prediction]} (${(100 * item.confidence).toFixed(0)}%)`,
     });
     b.dataset.index = String(item.index);
-    b.append(cv, el("span", null, visible));
+    b.append(pic, el("span", null, visible));
     b.addEventListener("click", () => loadSample(item.index));
     const li = el("div", null, null, { role: "listitem" });
     li.appendChild(b);

@@ -7,7 +7,7 @@
 
 import { legend, paint, scaleOf } from "./colormap.js";
 import { state } from "./app.js";
-import { $, canvasOf, el, f32, figure, fmt, hoverValues, markIn, paintInput, placeMark } from "./util.js";
+import { $, canvasOf, el, f32, figure, fmt, hoverValues, markIn, paintInput, pictureOf, placeMark } from "./util.js";
 
 let player = null; // the running animation, stopped when the panel changes
 
@@ -57,8 +57,8 @@ function receptiveField(info, size = 112) {
   const [c, h, w] = state.result.input.shape;
   const px = Math.min(size, 4 * w);
   const box = el("div", "mapbox");
-  const cv = canvasOf(w, h, px, (px * h) / w, "the input with this unit's receptive field outlined");
-  paintInput(cv, state.result.input.values, [c, h, w], state.model.mean, state.model.std);
+  const cv = pictureOf(w, h, px, (px * h) / w, "the input with this unit's receptive field outlined", (canvas) =>
+    paintInput(canvas, state.result.input.values, [c, h, w], state.model.mean, state.model.std));
   box.appendChild(cv);
   placeMark(markIn(box, "field"), rf.y0, rf.x0, rf.y1, rf.x1, h, w);
   return figure(`receptive field: ${rf.size.join("×")} px of the input`, box);
@@ -112,15 +112,16 @@ function convView(info, body) {
   const windows = [];
   for (const c of local.slice(0, 16)) {
     const box = el("div", "mapbox");
-    const cv = canvasOf(W, H, mapPx, (mapPx * H) / W, `${info.input_layer} map ${info.input_maps.first + c}`);
-    if (inputIsImage) paintInput(cv, maps.subarray(c * H * W, (c + 1) * H * W), [1, H, W], [state.model.mean[c % state.model.mean.length]], [state.model.std[c % state.model.std.length]]);
-    else paint(cv, maps, c * H * W, H, W, mapScale);
+    const cv = pictureOf(W, H, mapPx, (mapPx * H) / W, `${info.input_layer} map ${info.input_maps.first + c}`, (canvas) => {
+      if (inputIsImage) paintInput(canvas, maps.subarray(c * H * W, (c + 1) * H * W), [1, H, W], [state.model.mean[c % state.model.mean.length]], [state.model.std[c % state.model.std.length]]);
+      else paint(canvas, maps, c * H * W, H, W, mapScale);
+    });
     hoverValues(cv, H, W, (y, x) => `${info.input_layer} map ${info.input_maps.first + c} (${y}, ${x}) = ${fmt(maps[(c * H + y) * W + x], 3)}`);
     box.appendChild(cv);
     windows.push(markIn(box, "window"));
-    const k = canvasOf(kw, kh, 40, (40 * kh) / kw, `weights on map ${info.input_maps.first + c}`);
-    k.className = "kernel";
-    paint(k, kernel, c * kh * kw, kh, kw, kScale);
+    const k = pictureOf(kw, kh, 40, (40 * kh) / kw, `weights on map ${info.input_maps.first + c}`, (canvas) =>
+      paint(canvas, kernel, c * kh * kw, kh, kw, kScale));
+    k.classList.add("kernel");
     hoverValues(k, kh, kw, (i, j) => `weight (${i}, ${j}) = ${fmt(kernel[(c * kh + i) * kw + j], 4)}`);
     const fig = figure(`${inputIsImage ? "input" : `map ${info.input_maps.first + c}`} ⊛ weights`, box, k);
     fig.className = "in-map";
@@ -128,7 +129,7 @@ function convView(info, body) {
   }
   if (local.length > 16) anim.appendChild(el("p", "note", `… and ${local.length - 16} more maps`));
   anim.appendChild(el("span", "op", "→"));
-  const outBox = el("div", "mapbox");
+  const outBox = el("div", "mapbox"); // a canvas: the animation redraws it
   const outPx = Math.max(56, Math.min(local.length > 4 ? 84 : 112, 4 * ow));
   const outCv = canvasOf(ow, oh, outPx, (outPx * oh) / ow, `${info.layer} map ${info.channel} being built`);
   outBox.appendChild(outCv);
@@ -245,8 +246,7 @@ function poolView(info, body) {
   const row = el("div", "unit-row");
   const box = el("div", "mapbox");
   const px = Math.min(140, 5 * W);
-  const cv = canvasOf(W, H, px, (px * H) / W, `${info.input_layer} map ${info.channel}`);
-  paint(cv, map, 0, H, W, scaleOf(map));
+  const cv = pictureOf(W, H, px, (px * H) / W, `${info.input_layer} map ${info.channel}`, (canvas) => paint(canvas, map, 0, H, W, scaleOf(map)));
   hoverValues(cv, H, W, (y, x) => `${info.input_layer} map ${info.channel} (${y}, ${x}) = ${fmt(map[y * W + x], 3)}`);
   box.appendChild(cv);
   const [y0, x0] = info.window_origin;
@@ -281,8 +281,7 @@ function layoutGrid(values, layout, caption, name) {
     const [c, h, w] = layout;
     const grid = el("div", "weights-grid");
     for (let k = 0; k < c; k++) {
-      const cv = canvasOf(w, h, 30, 30, `${name} map ${k}`);
-      paint(cv, values, k * h * w, h, w, scale);
+      const cv = pictureOf(w, h, 30, 30, `${name} map ${k}`, (canvas) => paint(canvas, values, k * h * w, h, w, scale));
       hoverValues(cv, h, w, (y, x) => `${name} map ${k} (${y}, ${x}): ${fmt(values[k * h * w + y * w + x], 4)}`);
       grid.appendChild(figure(`${k}`, cv));
     }
@@ -290,8 +289,7 @@ function layoutGrid(values, layout, caption, name) {
   }
   const n = values.length, cols = n <= 16 ? 1 : 12, rows = Math.ceil(n / cols);
   const cell = n <= 16 ? 14 : 9;
-  const cv = canvasOf(cols, rows, cols * cell, rows * cell, caption);
-  paint(cv, values, 0, rows, cols, scale, n);
+  const cv = pictureOf(cols, rows, cols * cell, rows * cell, caption, (canvas) => paint(canvas, values, 0, rows, cols, scale, n));
   hoverValues(cv, rows, cols, (y, x) => (y * cols + x < n ? `${name} unit ${y * cols + x}: ${fmt(values[y * cols + x], 4)}` : null));
   return figure(caption, cv, legend(scale));
 }

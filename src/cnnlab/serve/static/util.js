@@ -30,16 +30,39 @@ export function el(tag, cls, text, attrs) {
   return e;
 }
 
+// Every <canvas> in the page is a compositor layer of its own. Headless Chromium composites in
+// software and, at every frame it commits, copies each canvas into a shared-memory buffer; while
+// those buffers are still being added (the first stroke on a fresh page), each canvas costs
+// 0.5-1.2 ms of main-thread CPU in one commit. With a canvas per map, filter and test image
+// (112 of them) that commit was a 50-135 ms task (issue 17). So pictures that do not change are
+// <img>s (pictureOf), a layer's maps share one canvas (app.js), and canvases are kept for what
+// is redrawn: the pad, the input as the network sees it, the unit panel's animation.
 export function canvasOf(w, h, cssW, cssH, label) {
   const c = el("canvas", null, null, label ? { role: "img", "aria-label": label } : null);
   c.width = w;
   c.height = h;
-  // a small CPU canvas: painted with the page, no GPU texture of its own to upload each
-  // frame (with ~50 maps repainted per prediction, that upload was the page's longest task)
-  c.getContext("2d", { willReadFrequently: true });
+  c.getContext("2d", { willReadFrequently: true }); // a CPU canvas: reading it back needs no GPU readback
   if (cssW) c.style.width = `${cssW}px`;
   if (cssH || cssW) c.style.height = `${cssH || (cssW * h) / w}px`;
   return c;
+}
+
+const scratch = document.createElement("canvas"); // never in the page: pictures are drawn here and encoded
+
+/**
+ * A w × h picture that does not change, as an <img> (a PNG data URL) shown at cssW × cssH px (or
+ * sized by CSS); draw(canvas) paints it on a w × h canvas that is never in the page.
+ * pictureOf(5, 5, 40, 40, "weights", (c) => paint(c, w, 0, 5, 5, scale))
+ */
+export function pictureOf(w, h, cssW, cssH, label, draw) {
+  scratch.width = w; // also clears it
+  scratch.height = h;
+  draw(scratch);
+  const img = el("img", "picture", null, { src: scratch.toDataURL(), width: String(w), height: String(h) });
+  img.alt = label || "";
+  if (cssW) img.style.width = `${cssW}px`;
+  if (cssH || cssW) img.style.height = `${cssH || (cssW * h) / w}px`;
+  return img;
 }
 
 export function figure(caption, ...children) {
@@ -86,11 +109,12 @@ export function hideTip() {
   tip().hidden = true;
 }
 
-/** The (row, col) cell of an h × w canvas under a pointer event. */
-export function cellAt(e, canvas, h, w) {
-  const r = canvas.getBoundingClientRect();
-  const y = Math.min(h - 1, Math.max(0, Math.floor(((e.clientY - r.top) / r.height) * h)));
-  const x = Math.min(w - 1, Math.max(0, Math.floor(((e.clientX - r.left) / r.width) * w)));
+/** The (row, col) cell of an h × w grid shown in element `box` (inside its border) under a pointer event. */
+export function cellAt(e, box, h, w) {
+  const r = box.getBoundingClientRect();
+  const width = box.clientWidth || r.width, height = box.clientHeight || r.height;
+  const y = Math.min(h - 1, Math.max(0, Math.floor(((e.clientY - r.top - box.clientTop) / height) * h)));
+  const x = Math.min(w - 1, Math.max(0, Math.floor(((e.clientX - r.left - box.clientLeft) / width) * w)));
   return [y, x];
 }
 
