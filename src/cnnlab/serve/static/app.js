@@ -528,13 +528,9 @@ function markInputs(info) {
   }
 }
 
-let pixelRatio = window.devicePixelRatio;
 window.addEventListener("resize", () => {
   if (state.selected && state.ink) askUnit();
-  if (window.devicePixelRatio !== pixelRatio) { // zoomed: the layers' canvases are redrawn at the new resolution
-    pixelRatio = window.devicePixelRatio;
-    scheduleRender();
-  }
+  scheduleRender(); // zoomed or reflowed: each layer's canvas is fitted to its boxes again and redrawn
 });
 
 // ---- start -------------------------------------------------------------------------------
