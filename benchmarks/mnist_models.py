@@ -2,7 +2,8 @@
 
 mnist-fast    MNIST ≥ 99.0% with ≤ 8 s of training              (3 seeds)
 lenet5-1998   MNIST ≥ 99.05% (the paper's 0.95% test error)
-mnist-best    MNIST ≥ 99.6% within 15 minutes of training       (one model, no ensemble)
+mnist-best    MNIST ≥ 99.7% mean over 3 seeds, each within 15 minutes of training (one model, no
+              ensemble; issue 19; issue 4 asked ≥ 99.6% of one seed)
 fashion-best  Fashion-MNIST ≥ 93.5% within 15 minutes          (2 seeds)
 
 python benchmarks/mnist_models.py                   # all (~50 min on 2 cores)
@@ -21,10 +22,13 @@ import common  # noqa: F401
 from cnnlab.train.run import config_for, run_training
 from cnnlab.train.run_dir import RunDir
 
-TARGETS = [  # (name, model, dataset, seeds, min accuracy, max train seconds, recipe changes)
+# (name, model, dataset, seeds, min accuracy, max train seconds, recipe changes); the accuracy is
+# every seed's, except for the targets in MEAN_TARGETS, where it is the seeds' mean
+MEAN_TARGETS = {"mnist-best"}
+TARGETS = [
     ("mnist-fast", "mnist-fast", "mnist", [0, 1, 2], 0.990, 8.0, {}),
     ("lenet5-1998", "lenet5-1998", "mnist", [0], 0.9905, None, {}),
-    ("mnist-best", "mnist-best", "mnist", [0], 0.996, 900.0, {}),
+    ("mnist-best", "mnist-best", "mnist", [0, 1, 2], 0.997, 900.0, {}),
     # Fashion-MNIST: mnist-best's global average pool throws away *where* a feature is, which
     # tells a shirt from a T-shirt; fashion-best keeps the 7×7 map (flattening head) and trains
     # with ±2 px shifts, mirror flips and random erasing, compiled (compile time counted).
@@ -51,7 +55,8 @@ def main() -> None:
             summary = run_training(cfg, out=tmp / "run", quiet=True, echo=lambda s: print("  " + s, flush=True))
             metrics = RunDir(tmp / "run").read_metrics()
             shutil.rmtree(tmp)
-            ok = summary["test_accuracy"] >= min_acc and (max_s is None or summary["train_seconds"] <= max_s)
+            in_time = max_s is None or summary["train_seconds"] <= max_s
+            ok = in_time and (label in MEAN_TARGETS or summary["test_accuracy"] >= min_acc)
             rows.append(
                 {
                     "target": label,
@@ -64,7 +69,9 @@ def main() -> None:
                     "accuracy": 100 * summary["test_accuracy"],
                     "train_seconds": summary["train_seconds"],
                     "best_epoch_accuracy": max(m["test_accuracy"] for m in metrics),
-                    "goal": f">= {100 * min_acc:.2f}%" + (f", <= {max_s:g} s" if max_s else ""),
+                    "goal": f">= {100 * min_acc:.2f}%"
+                    + (" (mean)" if label in MEAN_TARGETS else "")
+                    + (f", <= {max_s:g} s" if max_s else ""),
                     "met": ok,
                     "config": cfg.to_dict(),
                 }
@@ -90,7 +97,21 @@ def main() -> None:
         done = {r["target"] for r in rows}
         rows = [r for r in json.loads(previous.read_text())["rows"] if r["target"] not in done] + rows
         rows.sort(key=lambda r: [t[0] for t in TARGETS].index(r["target"]))
-    common.write_json("mnist_models", {"rows": rows, "all_met": all(r["met"] for r in rows)}, args.out)
+    means = {}
+    for label, _, _, _, min_acc, _, _ in TARGETS:
+        mine = [r for r in rows if r["target"] == label]
+        if label in MEAN_TARGETS and mine:
+            mean = sum(r["test_accuracy"] for r in mine) / len(mine)
+            means[label] = {
+                "mean_accuracy": mean,
+                "target": min_acc,
+                "met": mean >= min_acc and all(r["met"] for r in mine),
+            }
+            print(
+                f"{label}: mean test accuracy {100 * mean:.3f}% over {len(mine)} seeds (target >= {100 * min_acc:.2f}%)"
+            )
+    met = all(r["met"] for r in rows if r["target"] not in MEAN_TARGETS) and all(m["met"] for m in means.values())
+    common.write_json("mnist_models", {"rows": rows, "means": means, "all_met": met}, args.out)
 
 
 if __name__ == "__main__":
