@@ -530,7 +530,8 @@ function markInputs(info) {
 
 window.addEventListener("resize", () => {
   if (state.selected && state.ink) askUnit();
-  scheduleRender(); // zoomed or reflowed: each layer's canvas is fitted to its boxes again and redrawn
+  for (const view of state.views.values()) view.canvas.refit(); // zoomed or reflowed: the boxes may have moved
+  scheduleRender();
 });
 
 // ---- start -------------------------------------------------------------------------------

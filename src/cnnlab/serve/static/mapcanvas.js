@@ -29,20 +29,21 @@ export function mapCanvas(grid, boxes, h, w, count = h * w) {
   canvas.setAttribute("aria-hidden", "true");
   grid.prepend(canvas);
   const ctx = canvas.getContext("2d");
-  let layout = ""; // the pixel ratio, grid size and box positions `source` was made for
+  let dpr = 0; // the pixel ratio `source` was made for
+  let stale = true; // the boxes may have moved since (refit): measure them again at the next paint
   let source = null; // (H·W) Int32Array: for each canvas pixel, the value it shows, GAP or PAST
   let image = null; // the canvas's ImageData, reused: only the boxes' pixels are ever written
   let pixels = null; // its bytes as one word a pixel
   let colours = new Uint32Array(0); // the colour of each value, worked out once a paint
 
-  /** Size the canvas to the grid and map its pixels to values (again whenever the zoom or the
-   * layout changed: a narrower window can move the boxes); false while the grid is not laid out. */
+  /** Size the canvas to the grid and map its pixels to values (again after a zoom or a refit:
+   * a resized window can move the boxes); false while the grid is not laid out. Boxes are only
+   * measured then, so a paint while drawing forces no layout. */
   function fit() {
     const ratio = window.devicePixelRatio || 1;
+    if (ratio === dpr && !stale && source) return true;
     const cssW = grid.clientWidth, cssH = grid.clientHeight;
     if (!cssW || !cssH) return false;
-    const now = `${ratio} ${cssW}x${cssH} ` + boxes.map((b) => `${b.offsetLeft},${b.offsetTop},${b.clientWidth},${b.clientHeight}`).join(" ");
-    if (now === layout && source) return true;
     canvas.style.width = `${cssW}px`;
     canvas.style.height = `${cssH}px`;
     const W = (canvas.width = Math.round(cssW * ratio)), H = (canvas.height = Math.round(cssH * ratio));
@@ -61,7 +62,8 @@ export function mapCanvas(grid, boxes, h, w, count = h * w) {
     });
     image = ctx.createImageData(W, H);
     pixels = new Uint32Array(image.data.buffer);
-    layout = now;
+    dpr = ratio;
+    stale = false;
     return true;
   }
 
@@ -86,5 +88,10 @@ export function mapCanvas(grid, boxes, h, w, count = h * w) {
     ctx.putImageData(image, 0, 0);
   }
 
-  return { canvas, paint, clear };
+  /** The boxes may have moved (the window was resized): measure them at the next paint. */
+  function refit() {
+    stale = true;
+  }
+
+  return { canvas, paint, clear, refit };
 }
