@@ -272,7 +272,9 @@ def recipe_override(text: str) -> tuple[str, Any]:
         raise argparse.ArgumentTypeError(f"{text!r}: give KEY=VALUE with KEY one of {', '.join(kinds)}")
     kind = kinds[key]
     if kind == "bool":
-        return key, value.lower() in ("1", "true", "yes")
+        if value.lower() not in ("true", "false"):
+            raise argparse.ArgumentTypeError(f"{text!r}: {key} takes true or false")
+        return key, value.lower() == "true"
     return key, int(value) if kind == "int" else float(value) if kind == "float" else value
 
 

@@ -138,3 +138,14 @@ def test_resize_turns_gray_digits_into_rgb_for_imagenet_models(tmp_path):
     train, _ = load_data(cfg, torch.device("cpu"), quiet=True)
     x, _ = next(train.batches(4))
     assert x.shape == (4, 3, 64, 64) and torch.equal(x[:, 0], x[:, 2])
+
+
+def test_validation_is_refused_for_an_image_folder(image_tree):
+    """Its training images come through random crops and flips, so they cannot stand in for a
+    test set: one clear line that says what to do instead."""
+    from cnnlab.errors import CnnlabError
+    from cnnlab.runs.run import validation_split
+
+    train, _ = load_dataset("imagefolder", image_tree, resize=32, workers=0)
+    with pytest.raises(CnnlabError, match="--validation holds out images of an in-memory dataset.*val/"):
+        validation_split(train, 6)

@@ -229,19 +229,18 @@ def test_the_colour_scale_is_matplotlibs_rdbu_r_and_c1_is_painted_with_it(page, 
 
 def test_the_maps_follow_their_boxes_when_the_layout_changes(page, server):
     """A layer's maps share one canvas under their boxes. When the boxes move (here: a wider gap
-    between them, as a style change or a reflow would do), the next paint puts every map in its
-    box again, not where the boxes were."""
+    between them, which also makes the grid taller), the next paint puts every map in its box
+    again, not where the boxes were: the grid's ResizeObserver asks for it, no window event."""
     _, inspector = server
     load_test_image(page, server, 7)
     img, _ = inspector.test_images.native(7)
     with torch.no_grad():
         c3 = inspector.model.C3(F.max_pool2d(F.relu(inspector.model.C1(inspector.tensor(img))), 2))[0]
     box = ".map[data-layer='C3'][data-channel='9']"
-    before = page.evaluate(f"document.querySelector(\"{box}\").offsetTop")
+    before = page.evaluate(f'document.querySelector("{box}").offsetTop')
     page.evaluate(f"document.querySelector(\"{box}\").parentElement.style.rowGap = '9px'")
-    page.evaluate("window.dispatchEvent(new Event('resize'))")
-    page.wait_for_timeout(300)  # a resize repaints on the next frame
-    assert page.evaluate(f"document.querySelector(\"{box}\").offsetTop") != before  # the box did move
+    page.wait_for_timeout(300)  # the observer fires after layout; the repaint comes on the next frame
+    assert page.evaluate(f'document.querySelector("{box}").offsetTop') != before  # the box did move
     scale = float(page.inner_text(".layer[data-layer='C3'] .legend-labels").split()[-1].lstrip("+"))
     for k in (0, 9, 15):
         shown = map_pixels(page, "C3", k)

@@ -71,7 +71,9 @@ def test_onecycle_without_momentum_cycling_keeps_the_configured_momentum(optimiz
 def test_beta2_reaches_adamw_and_is_checked():
     model = nn.Linear(3, 2)
     assert build_optimizer(model, TrainConfig(beta2=0.95)).param_groups[0]["betas"] == (0.9, 0.95)
-    with pytest.raises(Exception, match="--beta2 must be in"):
+    from cnnlab.errors import CnnlabError
+
+    with pytest.raises(CnnlabError, match="--beta2 must be in"):
         TrainConfig(beta2=1.0)
 
 
@@ -95,3 +97,30 @@ def test_fused_adamw_takes_the_same_steps_as_the_per_tensor_loop():
             opt.step()
     torch.testing.assert_close(a.weight, b.weight, rtol=1e-5, atol=1e-6)
     assert (a.weight - start).abs().max() > 1e-2  # the weights did move
+
+
+def test_sgd_without_momentum_is_plain_sgd():
+    """--optimizer sgd --momentum 0: torch's Nesterov needs momentum, so it is plain SGD (no crash)."""
+    import torch
+
+    model = nn.Linear(3, 2)
+    opt = build_optimizer(model, TrainConfig(optimizer="sgd", momentum=0.0, lr=0.1))
+    assert opt.param_groups[0]["nesterov"] is False
+    w = model.weight.detach().clone()
+    model(torch.ones(1, 3)).sum().backward()
+    opt.step()
+    torch.testing.assert_close(model.weight, w - 0.1 * torch.ones_like(w))
+
+
+def test_a_checkpoint_from_the_per_tensor_loop_resumes_on_it():
+    """A run started before fused AdamW keeps stepping as it began (resume to the last digit)."""
+    import torch
+
+    model = nn.Linear(3, 2)
+    old = torch.optim.AdamW(model.parameters(), lr=1e-3)  # fused=None: the loop
+    model(torch.ones(1, 3)).sum().backward()
+    old.step()
+    new = build_optimizer(model, TrainConfig(lr=1e-3))
+    assert new.param_groups[0]["fused"] is True
+    new.load_state_dict(old.state_dict())
+    assert not new.param_groups[0]["fused"]

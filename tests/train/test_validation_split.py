@@ -56,3 +56,25 @@ def test_a_validation_run_is_evaluated_on_its_held_out_images(tmp_path):
     assert (len(train), len(held)) == (3000, 2000)
     model = Run.open(tmp_path / "run").model()
     assert evaluate(model, held, cfg)["accuracy"] == summary["test_accuracy"]
+
+
+def test_the_flags_reach_the_run_and_eval_reads_the_test_set(tmp_path):
+    """cnnlab train --validation --beta2 --no-cycle-momentum: the log says validation, the run
+    records the flags, and cnnlab eval of the run reports on the 10,000 test images."""
+    import json
+
+    from tests.conftest import run_cli
+
+    out = tmp_path / "run"
+    r = run_cli(
+        "train", "--model", "mnist-race", "--epochs", "1", "--train-subset", "1500", "--validation", "500",
+        "--beta2", "0.95", "--no-cycle-momentum", "--momentum", "0.8", "--out", str(out),
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "val acc" in r.stdout + r.stderr and "validation accuracy" in r.stdout + r.stderr
+    stored = json.loads((out / "config.json").read_text())
+    assert stored["config"]["validation"] == 500 and stored["config"]["beta2"] == 0.95
+    assert stored["optimizer"]["beta1"] == 0.8 and stored["config"]["cycle_momentum"] is False
+    r = run_cli("eval", str(out), "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout.strip().splitlines()[-1])["total"] == 10000

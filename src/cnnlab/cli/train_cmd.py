@@ -53,7 +53,7 @@ def train(
     augment: Annotated[
         Optional[str],
         typer.Option(
-            help="none, shift (±2 px), shift1, shift3, flip, shift+flip, flip+erase, shift+flip+erase (mirror flips and random erasing suit clothes and objects, not digits) [model's recipe]."
+            help="none, shift (±2 px), shift1, shift3, affine (±10°, 0.9-1.1×, ±2 px), flip, shift+flip, flip+erase, shift+flip+erase (mirror flips and random erasing suit clothes and objects, not digits) [model's recipe]."
         ),
     ] = None,
     seed: Annotated[

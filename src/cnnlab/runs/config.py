@@ -28,9 +28,7 @@ class TrainConfig:
     schedule: str = "onecycle"  # onecycle | cosine | constant
     warmup: float = 0.25  # fraction of all steps spent warming up (onecycle, cosine)
     label_smoothing: float = 0.1  # cross-entropy target smoothing; 0 for plain cross-entropy
-    augment: str = (
-        "none"  # training augmentation (`cnnlab.data.augment`): none | shift | shift+flip | shift+flip+erase | ...
-    )
+    augment: str = "none"  # training augmentation (`cnnlab.data.augment`): none | shift | affine | shift+flip | shift+flip+erase | ...
     seed: int = 0  # seeds weights, shuffling and augmentation; CPU runs repeat to the last digit
     device: str = "auto"  # auto | cpu | cuda[:N] | mps
     data_dir: str | None = None  # where datasets live (else $CNNLAB_DATA, else ~/.cache/cnnlab)

@@ -170,8 +170,10 @@ class Run:
 
     def data(self, device: str | torch.device = "cpu", data_dir: str | None = None, subsets: bool = False):
         """(train, test) of the run's dataset as the run fed them (--resize, gray to RGB);
-        ``subsets``: cut to the run's --train-subset / --test-subset."""
-        cfg = dataclasses.replace(self.config, data_dir=data_dir or self.config.data_dir)
+        ``subsets``: cut to the run's --train-subset / --test-subset. Always the real test set: a
+        run trained with --validation was evaluated on held-out training images, but what it is
+        used for afterwards (eval, serve, viz) sees the test set."""
+        cfg = dataclasses.replace(self.config, data_dir=data_dir or self.config.data_dir, validation=0)
         if not subsets:
             cfg = dataclasses.replace(cfg, train_subset=0, test_subset=0)
         return adapted_data(cfg, torch.device(device) if isinstance(device, str) else device, quiet=True)
@@ -224,6 +226,13 @@ def validation_split(train, n: int):
     >>> len(rest), len(held)                                           # doctest: +SKIP
     (50000, 10000)
     """
+    from cnnlab.data.imagefolder import FolderImages
+
+    if isinstance(train, FolderImages):  # its training images come through the random crops and flips
+        raise CnnlabError(
+            "--validation holds out images of an in-memory dataset (mnist, fashion-mnist, cifar10, cifar100); "
+            "for an image folder, move some training images into a folder of their own and pass that as val/"
+        )
     if not 0 < n < len(train):
         raise CnnlabError(
             f"--validation {n} must leave training images: the training set has {len(train):,}; "

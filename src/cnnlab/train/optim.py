@@ -11,15 +11,19 @@ from cnnlab.errors import CnnlabError
 from cnnlab.train.config import TrainConfig
 
 # AdamW as one fused kernel over all parameters on these devices (torch's CPU and CUDA kernels):
-# the same update as the per-tensor loop, without its dozen small ops per step (mnist-race
-# spends ~0.5 ms of a ~7 ms step on them; benchmarks/mnist_speed.py)
+# the same update as the per-tensor loop (tested), without its dozen small ops per parameter per
+# step, which show in a small net's step (mnist-race). A checkpoint keeps the flag it ran with,
+# so a run started before this resumes on the loop, to the last digit.
 FUSED_ADAMW_DEVICES = ("cpu", "cuda")
 
 
 def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     params = [p for p in model.parameters() if p.requires_grad]
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=True, weight_decay=cfg.weight_decay)
+        nesterov = cfg.momentum > 0  # torch's Nesterov needs some momentum; --momentum 0 is plain SGD
+        return torch.optim.SGD(
+            params, lr=cfg.lr, momentum=cfg.momentum, nesterov=nesterov, weight_decay=cfg.weight_decay
+        )
     fused = bool(params) and all(p.device.type in FUSED_ADAMW_DEVICES and p.is_floating_point() for p in params)
     return torch.optim.AdamW(
         params, lr=cfg.lr, betas=(cfg.momentum, cfg.beta2), weight_decay=cfg.weight_decay, fused=fused or None

@@ -201,7 +201,7 @@ def _run(cfg, out, quiet: bool, echo, resume, epochs: int | None, dist: Dist) ->
         "device": str(device),
         "seed": cfg.seed,
         # what test_accuracy and test_loss were measured on
-        "evaluated_on": f"validation: {cfg.validation:,} held-out training images" if cfg.validation else "test set",
+        "evaluated_on": f"validation: {len(test):,} held-out training images" if cfg.validation else "test set",
     }
     first_epoch, epoch_state, start_loss = 1, None, None
     metrics: list[dict[str, Any]] = []

@@ -291,7 +291,7 @@ function buildLayers(layers) {
       const grid = el("div", "maps");
       grid.style.gridTemplateRows = `repeat(${Math.min(shown, 8)}, auto)`;
       for (let k = 0; k < shown; k++) grid.appendChild(makeMap(view, k, h, w, px, px));
-      view.canvas = mapCanvas(grid, view.maps.map((m) => m.box), h, w);
+      view.canvas = mapCanvas(grid, view.maps.map((m) => m.box), h, w, h * w, scheduleRender);
       col.appendChild(grid);
       if (c > shown) col.appendChild(el("div", "shape", `first ${shown} of ${c}`));
     } else {
@@ -303,7 +303,7 @@ function buildLayers(layers) {
       const row = el("div", "fc-row");
       const grid = el("div", "maps");
       grid.appendChild(makeMap(view, 0, h, w, w * cell, h * cell));
-      view.canvas = mapCanvas(grid, [view.maps[0].box], h, w, n);
+      view.canvas = mapCanvas(grid, [view.maps[0].box], h, w, n, scheduleRender);
       row.appendChild(grid);
       if (few && state.model) {
         const names = el("div", "class-names", null, { "aria-hidden": "true" });

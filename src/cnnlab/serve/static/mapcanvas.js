@@ -22,12 +22,18 @@ const GREY = rgba(235, 235, 235);
  * A canvas under `boxes` (the .map elements in `grid`), each showing an h × w map.
  * paint(values, scale): box k shows values[k·h·w ..]; with one box and count < h·w (a fully
  * connected layer as a grid), the cells past `count` are grey. clear(): every box blank.
+ * When the grid changes size (a reflow, a style, a panel shown), the boxes are measured again at
+ * the next paint and onMove() is called to ask for one; refit() does the same for a window resize.
  */
-export function mapCanvas(grid, boxes, h, w, count = h * w) {
+export function mapCanvas(grid, boxes, h, w, count = h * w, onMove = null) {
   const canvas = document.createElement("canvas");
   canvas.className = "atlas";
   canvas.setAttribute("aria-hidden", "true");
   grid.prepend(canvas);
+  new ResizeObserver(() => {
+    stale = true;
+    if (onMove) onMove();
+  }).observe(grid);
   const ctx = canvas.getContext("2d");
   let dpr = 0; // the pixel ratio `source` was made for
   let stale = true; // the boxes may have moved since (refit): measure them again at the next paint

@@ -177,8 +177,9 @@ async function refreshFilters() {
   const shown = Math.min(o, 32);
   for (let k = 0; k < shown; k++) {
     for (let c = 0; c < Math.min(i, 3); c++) {
-      const pic = pictureOf(kw, kh, null, null, "", (cv) => paint(cv, w, (k * i + c) * kh * kw, kh, kw, scale));
-      pic.title = `${f.layer} filter ${k}${i > 1 ? `, input channel ${c}` : ""}`;
+      const name = `${f.layer} filter ${k}${i > 1 ? `, input channel ${c}` : ""}`;
+      const pic = pictureOf(kw, kh, null, null, name, (cv) => paint(cv, w, (k * i + c) * kh * kw, kh, kw, scale));
+      pic.title = name;
       box.appendChild(pic);
     }
   }

@@ -60,6 +60,7 @@ export function pictureOf(w, h, cssW, cssH, label, draw) {
   draw(scratch);
   const img = el("img", "picture", null, { src: scratch.toDataURL(), width: String(w), height: String(h) });
   img.alt = label || "";
+  img.draggable = false; // a drag across the panel must not pick the picture up
   if (cssW) img.style.width = `${cssW}px`;
   if (cssH || cssW) img.style.height = `${cssH || (cssW * h) / w}px`;
   return img;
