@@ -130,8 +130,11 @@ def test_a_run_still_training_shows_each_checkpoint_as_it_lands(tmp_path, served
         )
         assert time.monotonic() - t0 < 10
         assert "over 1 of 3 epochs" in page.get_attribute("#curves", "aria-label")
-        shown = page.evaluate(
-            "Array.from(document.querySelector('#filters > canvas').getContext('2d').getImageData(0,0,5,5).data)"
+        shown = page.evaluate(  # the first filter, an <img>: drawn on a canvas of its own size to read it
+            """async () => { const img = document.querySelector('#filters > img'); await img.decode();
+            const c = document.createElement('canvas'); [c.width, c.height] = [img.naturalWidth, img.naturalHeight];
+            const ctx = c.getContext('2d'); ctx.drawImage(img, 0, 0);
+            return Array.from(ctx.getImageData(0, 0, 5, 5).data); }"""
         )
         w = trained.model.C1.weight.detach()
         from matplotlib import colormaps
