@@ -72,13 +72,38 @@ def main() -> None:
                     "goal": f">= {100 * min_acc:.2f}%"
                     + (" (mean)" if label in MEAN_TARGETS else "")
                     + (f", <= {max_s:g} s" if max_s else ""),
-                    "met": ok,
+                    "in_time": in_time,
+                    "met": ok,  # a mean target's rows get the mean's verdict below
                     "config": cfg.to_dict(),
                 }
             )
+    previous = common.RESULTS / "mnist_models.json"
+    if args.only and not args.out and previous.exists():  # keep the other targets' last results
+        done = {r["target"] for r in rows}
+        rows = [r for r in json.loads(previous.read_text())["rows"] if r["target"] not in done] + rows
+        for r in rows:  # results written before the "in time" column
+            r.setdefault("in_time", r["met"])
+        rows.sort(key=lambda r: [t[0] for t in TARGETS].index(r["target"]))
+    ran = {r["target"] for r in rows} if not args.only else set(args.only)
+    means, lines = {}, []
+    for label, _, _, _, min_acc, _, _ in TARGETS:
+        mine = [r for r in rows if r["target"] == label]
+        if label in MEAN_TARGETS and mine:
+            mean = sum(r["test_accuracy"] for r in mine) / len(mine)
+            means[label] = {
+                "mean_accuracy": mean,
+                "target": min_acc,
+                "met": mean >= min_acc and all(r.get("in_time", r["met"]) for r in mine),
+            }
+            for r in mine:  # each seed's row says whether the target (a mean) is met, not only its time
+                r["met"] = means[label]["met"]
+            lines.append(
+                f"{label}: mean test accuracy {100 * mean:.3f}% over {len(mine)} seeds (target >= {100 * min_acc:.2f}%): "
+                + ("met" if means[label]["met"] else "NOT met")
+            )
     print()
     common.print_table(
-        rows,
+        [r for r in rows if r["target"] in ran],
         [
             ("target", "target", ""),
             ("model", "model", ""),
@@ -89,27 +114,11 @@ def main() -> None:
             ("accuracy", "test acc %", ".2f"),
             ("train_seconds", "train s", ".1f"),
             ("goal", "goal", ""),
+            ("in_time", "in time", ""),
             ("met", "met", ""),
         ],
     )
-    previous = common.RESULTS / "mnist_models.json"
-    if args.only and not args.out and previous.exists():  # keep the other targets' last results
-        done = {r["target"] for r in rows}
-        rows = [r for r in json.loads(previous.read_text())["rows"] if r["target"] not in done] + rows
-        rows.sort(key=lambda r: [t[0] for t in TARGETS].index(r["target"]))
-    means = {}
-    for label, _, _, _, min_acc, _, _ in TARGETS:
-        mine = [r for r in rows if r["target"] == label]
-        if label in MEAN_TARGETS and mine:
-            mean = sum(r["test_accuracy"] for r in mine) / len(mine)
-            means[label] = {
-                "mean_accuracy": mean,
-                "target": min_acc,
-                "met": mean >= min_acc and all(r["met"] for r in mine),
-            }
-            print(
-                f"{label}: mean test accuracy {100 * mean:.3f}% over {len(mine)} seeds (target >= {100 * min_acc:.2f}%)"
-            )
+    print("\n".join(lines))
     met = all(r["met"] for r in rows if r["target"] not in MEAN_TARGETS) and all(m["met"] for m in means.values())
     common.write_json("mnist_models", {"rows": rows, "means": means, "all_met": met}, args.out)
 
