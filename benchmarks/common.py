@@ -73,3 +73,15 @@ def write_json(name: str, payload: dict[str, Any], out: str | None = None) -> Pa
     tmp.replace(path)
     print(f"\nwrote {path}")
     return path
+
+
+def device_or_exit(name: str) -> torch.device:
+    """The torch device ``name`` names, or one line on stderr and exit 2 when this machine has
+    none (``--device cuda`` without a GPU), exit status 1: a benchmark without its device measures nothing."""
+    from cnnlab.device import resolve_device
+    from cnnlab.errors import CnnlabError
+
+    try:
+        return resolve_device(name)
+    except CnnlabError as e:
+        sys.exit(f"{Path(sys.argv[0]).name}: {e}")

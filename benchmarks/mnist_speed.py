@@ -303,6 +303,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="smoke run: seed 0, short schedules, writes *_quick.json")
     ap.add_argument("--out", help="JSON path [benchmarks/results/mnist_speed{,_heldout,_quick}.json]")
     args = ap.parse_args()
+    args.device = str(common.device_or_exit(args.device))  # one line, not a traceback, without a GPU
     if args.threads:
         torch.set_num_threads(args.threads)
     recipe = dict(args.recipe)

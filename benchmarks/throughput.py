@@ -86,7 +86,7 @@ def main() -> None:
     ap.add_argument("--compile", action="store_true")
     ap.add_argument("--out")
     args = ap.parse_args()
-    device = torch.device(args.device)
+    device = common.device_or_exit(args.device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     rows = []
