@@ -50,6 +50,12 @@ def train(
     label_smoothing: Annotated[
         Optional[float], typer.Option(help="Cross-entropy label smoothing [model's recipe].")
     ] = None,
+    ema: Annotated[
+        Optional[float],
+        typer.Option(
+            help="Evaluate and save an exponential moving average of the weights with this decay per step (0.999: about the last 1,000 steps; 0: off) [model's recipe]."
+        ),
+    ] = None,
     augment: Annotated[
         Optional[str],
         typer.Option(
@@ -137,6 +143,7 @@ def train(
             cycle_momentum=cycle_momentum,
             schedule=schedule,
             label_smoothing=label_smoothing,
+            ema=ema,
             augment=augment,
             seed=seed,
             device=device,

@@ -28,6 +28,9 @@ class TrainConfig:
     schedule: str = "onecycle"  # onecycle | cosine | constant
     warmup: float = 0.25  # fraction of all steps spent warming up (onecycle, cosine)
     label_smoothing: float = 0.1  # cross-entropy target smoothing; 0 for plain cross-entropy
+    # keep an exponential moving average of the weights (and BatchNorm statistics), updated after
+    # every step with this decay, and evaluate and save it instead of the last weights (0: off)
+    ema: float = 0.0
     augment: str = "none"  # training augmentation (`cnnlab.data.augment`): none | shift | affine | shift+flip | shift+flip+erase | ...
     seed: int = 0  # seeds weights, shuffling and augmentation; CPU runs repeat to the last digit
     device: str = "auto"  # auto | cpu | cuda[:N] | mps
@@ -63,6 +66,7 @@ class TrainConfig:
             ("schedule", self.schedule in ("onecycle", "cosine", "constant"), "onecycle, cosine or constant"),
             ("warmup", 0 <= self.warmup < 1, "in [0, 1)"),
             ("label_smoothing", 0 <= self.label_smoothing < 1, "in [0, 1)"),
+            ("ema", 0 <= self.ema < 1, "in [0, 1) (0: off; 0.999 averages about the last 1,000 steps)"),
             ("weight_decay", self.weight_decay >= 0, "non-negative"),
             ("train_subset", self.train_subset >= 0, "non-negative"),
             ("test_subset", self.test_subset >= 0, "non-negative"),

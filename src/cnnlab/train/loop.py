@@ -23,6 +23,7 @@ from cnnlab.data.augment import Augment
 from cnnlab.errors import CnnlabError, DivergedError
 from cnnlab.train.config import TrainConfig
 from cnnlab.train.distributed import Dist, all_sum
+from cnnlab.train.ema import MovingAverage
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -106,6 +107,7 @@ def train_one_epoch(
     dist: Dist = Dist(),
     scaler: torch.amp.GradScaler | None = None,
     bar: tqdm | None = None,
+    ema: MovingAverage | None = None,
 ) -> EpochState:
     """Train on every (x, y) of ``batches`` (the rest of ``state``'s epoch, or the part of it
     the caller hands over), continuing ``state``, and return it.
@@ -113,6 +115,7 @@ def train_one_epoch(
     The loss is read on the host every ``cfg.sync_every`` steps and after the last batch; there
     the window's mean joins ``state.trace`` and is checked for divergence (:func:`check_divergence`).
     Checkpoints, Ctrl-C and epoch boundaries are the caller's: it decides which batches to hand over.
+    ``ema``: a moving average of ``model``'s weights, updated after every step.
     """
     model.train()
     device = next(model.parameters()).device
@@ -162,6 +165,8 @@ def train_one_epoch(
             loss.backward()
             optimizer.step()
         scheduler.step()
+        if ema is not None:
+            ema.update()
         window += loss.detach()
         window_steps += 1
         if step % cfg.sync_every == 0:

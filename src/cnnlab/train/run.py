@@ -36,6 +36,7 @@ from cnnlab.train import tensorboard
 from cnnlab.train.checkpoint import load_checkpoint, restore_rng, rng_state, save_checkpoint
 from cnnlab.train.config import TrainConfig
 from cnnlab.train.distributed import Dist, device_for, init_distributed, shutdown
+from cnnlab.train.ema import MovingAverage
 from cnnlab.train.loop import EpochState, epoch_batches, evaluate, train_one_epoch
 from cnnlab.train.optim import build_optimizer, build_schedule, effective_hyperparameters, load_schedule_state
 from cnnlab.train.plot import plot_curves
@@ -179,6 +180,7 @@ def _run(cfg, out, quiet: bool, echo, resume, epochs: int | None, dist: Dist) ->
     raw = model.to(device).to(memory_format=memory_format)  # pyright: ignore[reportCallIssue]
     total_steps = train.num_batches(cfg.batch_size)
     optimizer = build_optimizer(raw, cfg)
+    ema = MovingAverage(raw, cfg.ema) if cfg.ema else None  # what is evaluated and saved, when on
     scheduler = build_schedule(optimizer, cfg, cfg.epochs * total_steps)
     augment = get_augment(cfg.augment)
     scaler = torch.amp.GradScaler("cuda") if cfg.amp == "fp16" and device.type == "cuda" else None
@@ -213,6 +215,13 @@ def _run(cfg, out, quiet: bool, echo, resume, epochs: int | None, dist: Dist) ->
             load_state(raw, state["model"], f"{run.path}'s checkpoint")
             optimizer.load_state_dict(state["optimizer"])
             load_schedule_state(scheduler, state["scheduler"])
+            if ema is not None:
+                if "ema" not in state:
+                    raise CheckpointError(
+                        f"{run.path}'s checkpoint has no moving average although the run keeps one (--ema); "
+                        "train the run again into a new folder"
+                    )
+                ema.load_state_dict(state["ema"])
             restore_rng(state["rng"], generator)
             first_epoch = state["epoch"]
             start_loss = state.get("start_loss")
@@ -276,6 +285,8 @@ def _run(cfg, out, quiet: bool, echo, resume, epochs: int | None, dist: Dist) ->
             "metrics_lines": len(metrics),  # the epochs of metrics.jsonl this checkpoint covers
             "start_loss": start_loss if estate is None else estate.start_loss,
         }
+        if ema is not None:
+            state["ema"] = ema.state_dict()
         if estate is not None:
             state.update(
                 order=estate.order.cpu(),
@@ -309,14 +320,14 @@ def _run(cfg, out, quiet: bool, echo, resume, epochs: int | None, dist: Dist) ->
                 with bar:
                     batches = epoch_batches(train, cfg, st, generator, augment, dist)
                     for part in _parts(batches, st.step, total_steps, cfg.checkpoint_every, stop):
-                        st = train_one_epoch(model, optimizer, scheduler, part, cfg, st, epoch, dist, scaler, bar)
+                        st = train_one_epoch(model, optimizer, scheduler, part, cfg, st, epoch, dist, scaler, bar, ema)
                         if not stop.set and st.step < total_steps:
                             save(epoch, st)  # a mid-epoch checkpoint
                 if stop.set:
                     save(epoch, st)
                     raise interrupted(epoch, st)
                 start_loss = st.start_loss
-                result = evaluate(model, test, cfg, dist)
+                result = evaluate(ema.module if ema else model, test, cfg, dist)
                 top = f"top{result['topk']}_accuracy"
                 summary["train_seconds"] += st.seconds
                 row = {
@@ -331,6 +342,9 @@ def _run(cfg, out, quiet: bool, echo, resume, epochs: int | None, dist: Dist) ->
                     "lr": optimizer.param_groups[0]["lr"],
                     "train_loss_trace": st.trace,
                 }
+                if ema is not None:  # the last weights too, so the log shows what the average adds
+                    last = evaluate(model, test, cfg, dist)
+                    row.update(last_weights_test_loss=last["loss"], last_weights_test_accuracy=last["accuracy"])
                 metrics.append(row)
                 summary.update(epochs=epoch, test_accuracy=result["accuracy"], test_loss=result["loss"])
                 if dist.main and run is not None:
@@ -341,7 +355,9 @@ def _run(cfg, out, quiet: bool, echo, resume, epochs: int | None, dist: Dist) ->
                 held = "val" if cfg.validation else "test"  # --validation: the test_* keys hold held-out figures
                 echo(
                     f"epoch {epoch}/{cfg.epochs}  train loss {row['train_loss']:.4g}  {held} loss {result['loss']:.4g}  "
-                    f"{held} acc {100 * result['accuracy']:.2f}%  ({st.seconds:.1f} s, {row['images_per_second']:,.0f} img/s)"
+                    f"{held} acc {100 * result['accuracy']:.2f}%"
+                    + (f" (last weights {100 * last['accuracy']:.2f}%)" if ema is not None else "")
+                    + f"  ({st.seconds:.1f} s, {row['images_per_second']:,.0f} img/s)"
                 )
                 epoch_state = None
     except DivergedError as e:
@@ -367,7 +383,7 @@ def _run(cfg, out, quiet: bool, echo, resume, epochs: int | None, dist: Dist) ->
     summary["status"] = "finished"
     if dist.main and run is not None:
         run.save_weights(
-            raw,
+            ema.module if ema else raw,
             metadata={
                 "model": cfg.model,
                 "config": json.dumps(cfg.to_dict()),
