@@ -48,6 +48,7 @@ from torch import nn
 import common  # noqa: F401  (puts src/ on the path)
 from cnnlab.data.idx_datasets import BUNDLED, MNIST
 from cnnlab.runs.config import TrainConfig
+from cnnlab.train.ema import MovingAverage
 from cnnlab.train.loop import EpochState, epoch_batches, evaluate, train_one_epoch
 from cnnlab.train.optim import build_optimizer, build_schedule
 from cnnlab.train.run import build_model, config_for, load_data
@@ -111,6 +112,7 @@ def run_cnnlab(
     total = warmup_steps or round(epochs * per_epoch)
     optimizer = build_optimizer(net, cfg)
     scheduler = build_schedule(optimizer, cfg, total)
+    ema = MovingAverage(net, cfg.ema) if cfg.ema else None  # --recipe ema=DECAY: report the average
     # the reporting points, in steps: every `every` epochs and the schedule's end
     points = {min(total, round(k * every * per_epoch)) for k in range(1, math.ceil(total / (every * per_epoch)) + 1)}
     points = [total] if warmup_steps else sorted(points | {total})
@@ -121,11 +123,11 @@ def run_cnnlab(
         for point in [p for p in points if step < p <= step + per_epoch]:  # this epoch's
             part = itertools.islice(batches, point - step)
             c = time.process_time()
-            state = train_one_epoch(net, optimizer, scheduler, part, cfg, state)
+            state = train_one_epoch(net, optimizer, scheduler, part, cfg, state, ema=ema)
             cpu += time.process_time() - c
             step = point
             if not warmup_steps:
-                accuracy = evaluate(net, test, cfg)["accuracy"]
+                accuracy = evaluate(ema.module if ema else net, test, cfg)["accuracy"]
                 epoch = round(step / per_epoch, 3)
                 curve.append(
                     {"epoch": epoch, "seconds": seconds + state.seconds, "cpu_seconds": cpu, "accuracy": accuracy}
