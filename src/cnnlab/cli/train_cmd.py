@@ -53,7 +53,7 @@ def train(
     ema: Annotated[
         Optional[float],
         typer.Option(
-            help="Evaluate and save an exponential moving average of the weights with this decay per step (0.999: about the last 1,000 steps; 0: off) [model's recipe]."
+            help="Evaluate and save an exponential moving average of the weights with this decay per step, warmed up (step n uses min(DECAY, n/(n+9))); 0.999 averages about the last 1,000 steps of a long run; 0: off [model's recipe]."
         ),
     ] = None,
     augment: Annotated[
