@@ -73,6 +73,7 @@ def main() -> None:
                     + (" (mean)" if label in MEAN_TARGETS else "")
                     + (f", <= {max_s:g} s" if max_s else ""),
                     "in_time": in_time,
+                    "cpu": common.machine()["cpu"],  # rows of earlier runs may come from another machine
                     "met": ok,  # a mean target's rows get the mean's verdict below
                     "config": cfg.to_dict(),
                 }

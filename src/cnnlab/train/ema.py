@@ -36,10 +36,12 @@ class MovingAverage:
         return min(self.decay, n / (n + 9))
 
     @torch.no_grad()
-    def _lerp(self, averaged: list[Tensor], current: list[Tensor], _num_averaged: Tensor) -> None:
+    def _lerp(
+        self, averaged: list[Tensor] | tuple[Tensor, ...], current: list[Tensor] | tuple[Tensor, ...], _n: Tensor | int
+    ) -> None:
         weight = 1 - self.decay_at(self.updates + 1)  # AveragedModel copies on the first update itself
         if averaged[0].is_floating_point():
-            torch._foreach_lerp_(averaged, current, weight)
+            torch._foreach_lerp_(averaged, current, weight)  # pyright: ignore[reportPrivateImportUsage]
         else:  # integer buffers (BatchNorm's num_batches_tracked) follow the model
             for a, c in zip(averaged, current, strict=True):
                 a.copy_(c)
