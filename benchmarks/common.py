@@ -76,8 +76,8 @@ def write_json(name: str, payload: dict[str, Any], out: str | None = None) -> Pa
 
 
 def device_or_exit(name: str) -> torch.device:
-    """The torch device ``name`` names, or one line on stderr and exit 2 when this machine has
-    none (``--device cuda`` without a GPU), exit status 1: a benchmark without its device measures nothing."""
+    """The torch device ``name`` names, or one line on stderr and exit status 1 when this machine
+    has none (``--device cuda`` without a GPU): a benchmark without its device measures nothing."""
     from cnnlab.device import resolve_device
     from cnnlab.errors import CnnlabError
 

@@ -28,7 +28,6 @@ class MovingAverage:
     def __init__(self, source: nn.Module, decay: float) -> None:
         self.source = source  # the raw module (not the compiled or DDP wrapper): same tensors
         self.decay = decay
-        self.updates = 0  # a host counter, so no update reads the device's n_averaged
         self.average = AveragedModel(source, multi_avg_fn=self._lerp, use_buffers=True)
 
     def decay_at(self, n: int) -> float:
@@ -39,7 +38,9 @@ class MovingAverage:
     def _lerp(
         self, averaged: list[Tensor] | tuple[Tensor, ...], current: list[Tensor] | tuple[Tensor, ...], _n: Tensor | int
     ) -> None:
-        weight = 1 - self.decay_at(self.updates + 1)  # AveragedModel copies on the first update itself
+        # the updates done so far: AveragedModel keeps the count on the CPU (reading it syncs no GPU)
+        # and makes the first update a copy itself
+        weight = 1 - self.decay_at(int(self.average.n_averaged) + 1)
         if averaged[0].is_floating_point():
             torch._foreach_lerp_(averaged, current, weight)  # pyright: ignore[reportPrivateImportUsage]
         else:  # integer buffers (BatchNorm's num_batches_tracked) follow the model
@@ -53,11 +54,9 @@ class MovingAverage:
 
     def update(self) -> None:
         self.average.update_parameters(self.source)
-        self.updates += 1
 
     def state_dict(self) -> dict[str, Any]:
         return self.average.state_dict()
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.average.load_state_dict(state)
-        self.updates = int(self.average.n_averaged)
