@@ -26,6 +26,7 @@ benchmarks/results/mnist_race_heldout.json keeps the sweeps behind the choice.
     python benchmarks/mnist_speed.py --device cuda --no-baseline   # the GPU race (writes mnist_speed_cuda.json)
     python benchmarks/mnist_speed.py --heldout --no-baseline --no-lenet   # the recipe's held-out check
     python benchmarks/mnist_speed.py --heldout --no-baseline --no-lenet --recipe lr=1e-2 cycle_momentum=true
+    python benchmarks/mnist_speed.py --heldout --no-baseline --no-lenet --model-arg batch_norm=false
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from torch import nn
 
 import common  # noqa: F401  (puts src/ on the path)
 from cnnlab.data.idx_datasets import BUNDLED, MNIST
+from cnnlab.models import create
 from cnnlab.runs.config import TrainConfig
 from cnnlab.train.ema import MovingAverage
 from cnnlab.train.loop import EpochState, epoch_batches, evaluate, train_one_epoch
@@ -97,17 +99,29 @@ def split(heldout: bool, model: str, device: str = "cpu"):
 
 
 def run_cnnlab(
-    model: str, seed: int, epochs: float, data, every: float = 0.25, warmup_steps: int = 0, recipe: dict | None = None
+    model: str,
+    seed: int,
+    epochs: float,
+    data,
+    every: float = 0.25,
+    warmup_steps: int = 0,
+    recipe: dict | None = None,
+    model_args: dict | None = None,
 ) -> dict:
     """Train ``model`` with its recipe (``recipe`` overrides fields of it) over ``epochs`` (a
     fraction is a shorter one-cycle schedule), evaluating ``data``'s second set every ``every``
-    epochs; ``warmup_steps``: only warm up."""
+    epochs; ``warmup_steps``: only warm up. ``model_args``: keyword arguments for the model's
+    builder (``batch_norm=False``: mnist-race without its batch norm)."""
     train, test = data
     device = str(train.images.device)  # the data's device: the GPU race keeps everything there
     cfg = config_for(model, **{**(recipe or {}), "seed": seed, "device": device, "epochs": max(1, math.ceil(epochs))})
     torch.manual_seed(cfg.seed)  # as cnnlab train does, in the same order
     generator = torch.Generator().manual_seed(cfg.seed)
-    net = build_model(cfg, train)[0].to(device).to(memory_format=torch.channels_last)  # pyright: ignore[reportCallIssue]
+    if model_args:
+        net = create(model, train.num_classes, train.shape[0], tuple(train.shape[1:]), **model_args)
+    else:
+        net = build_model(cfg, train)[0]
+    net = net.to(device).to(memory_format=torch.channels_last)  # pyright: ignore[reportCallIssue]
     per_epoch = train.num_batches(cfg.batch_size)
     total = warmup_steps or round(epochs * per_epoch)
     optimizer = build_optimizer(net, cfg)
@@ -255,17 +269,26 @@ def verdict(rows: list[dict], limits: dict[str, float] = LIMITS) -> dict[str, An
     base = next((r for r in rows if r["recipe"].startswith("pytorch")), None)
     race = [r for r in rows if r.get("race") == "99.0"]
     if base and race:
-        best = base["best_accuracy"]
-        base_s = time_to(base["curve"], best)
-        ours = [time_to(r["curve"], best) for r in race]
-        out["baseline"] = {
-            "best_accuracy": best,
-            "seconds_to_best": base_s,
-            "race_worst_seconds_to_it": None if None in ours else max(ours),
-        }
-        if None not in ours:
-            speedup = base_s / max(ours)
-            out["baseline"].update(speedup=speedup, target=f">= {BASELINE_SPEEDUP:g}x", met=speedup >= BASELINE_SPEEDUP)
+        # the target: the race reaches the baseline's best accuracy >= 30x sooner than the baseline
+        # does, every seed; a seed that never reaches it fails it. The same ratio at 99.0% is given too.
+        out["baseline"] = {"target": f">= {BASELINE_SPEEDUP:g}x sooner to the baseline's best, each seed"}
+        for key, level in (("to_its_best", base["best_accuracy"]), ("to_99.0", 0.99)):
+            base_s = time_to(base["curve"], level)
+            ours = [time_to(r["curve"], level) for r in race]
+            reached = [t for t in ours if t is not None]
+            part: dict[str, Any] = {
+                "accuracy": level,
+                "baseline_seconds": base_s,
+                "race_seconds": ours,  # per seed; None: that seed never reached it
+                "seeds_reaching_it": f"{len(reached)} of {len(ours)}",
+            }
+            if base_s is not None and reached:
+                part["speedup_worst_seed_reaching_it"] = base_s / max(reached)
+            out["baseline"][key] = part
+        best = out["baseline"]["to_its_best"]
+        out["baseline"]["met"] = None not in best["race_seconds"] and (
+            best.get("speedup_worst_seed_reaching_it", 0) >= BASELINE_SPEEDUP
+        )
     return out
 
 
@@ -283,6 +306,21 @@ def recipe_override(text: str) -> tuple[str, Any]:
     return key, int(value) if kind == "int" else float(value) if kind == "float" else value
 
 
+def model_arg(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` for the race model's builder: true/false, an int, a float, else the text."""
+    key, _, value = text.partition("=")
+    if not key.isidentifier() or not value:
+        raise argparse.ArgumentTypeError(f"{text!r}: give KEY=VALUE, e.g. batch_norm=false")
+    if value.lower() in ("true", "false"):
+        return key, value.lower() == "true"
+    for kind in (int, float):
+        try:
+            return key, kind(value)
+        except ValueError:
+            pass
+    return key, value
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="mnist-race seeds [0-4]")
@@ -290,6 +328,13 @@ def main() -> None:
     ap.add_argument("--short-epochs", type=float, default=1.5, help="the 98.9%% race's schedule [1.5]")
     ap.add_argument(
         "--recipe", type=recipe_override, nargs="+", default=[], help="KEY=VALUE changes to mnist-race's recipe"
+    )
+    ap.add_argument(
+        "--model-arg",
+        type=model_arg,
+        nargs="+",
+        default=[],
+        help="KEY=VALUE arguments for mnist-race's builder (e.g. batch_norm=false: the net before batch norm)",
     )
     ap.add_argument("--lenet-seeds", type=int, nargs="*", default=[0, 1, 2], help="lenet5 seeds [0-2]")
     ap.add_argument("--baseline-epochs", type=float, default=3)
@@ -309,6 +354,11 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     recipe = dict(args.recipe)
+    model_args = dict(args.model_arg)
+    try:
+        create(RACE_MODEL, **model_args)
+    except TypeError as e:  # an argument the builder does not take
+        ap.error(f"--model-arg: {RACE_MODEL} does not take {', '.join(model_args)} ({e})")
     long_epochs = args.epochs or config_for(RACE_MODEL, **recipe).epochs
     lenet_epochs: float = config_for("lenet5").epochs
     if args.quick:
@@ -320,10 +370,10 @@ def main() -> None:
         print(f"plain PyTorch (pytorch/examples), {args.baseline_epochs:g} epochs", flush=True)
         rows.append(run_baseline(args.baseline_epochs, seed=1))
     race_data = split(args.heldout, RACE_MODEL, args.device)
-    run_cnnlab(RACE_MODEL, 0, 1, race_data, warmup_steps=10, recipe=recipe)
+    run_cnnlab(RACE_MODEL, 0, 1, race_data, warmup_steps=10, recipe=recipe, model_args=model_args)
     for label, epochs in (("99.0", long_epochs), ("98.9", args.short_epochs)):
         for seed in args.seeds:
-            row = run_cnnlab(RACE_MODEL, seed, epochs, race_data, recipe=recipe)
+            row = run_cnnlab(RACE_MODEL, seed, epochs, race_data, recipe=recipe, model_args=model_args)
             rows.append({**row, "race": label})
             print(
                 f"{row['recipe']} seed {seed}: {100 * row['final_accuracy']:.2f}% in {row['train_seconds']:.2f} s; "
@@ -366,8 +416,9 @@ def main() -> None:
         print(f"{key}: " + ", ".join(f"{k} {x:.3g}" if isinstance(x, float) else f"{k} {x}" for k, x in v.items()))
     gpu = "_" + args.device.split(":")[0] if args.device != "cpu" else ""  # never over the CPU race's JSON
     name = "mnist_speed" + gpu + ("_heldout" if args.heldout else "") + ("_quick" if args.quick else "")
-    config = {k: v for k, v in vars(args).items() if k not in ("out", "recipe")}
+    config = {k: v for k, v in vars(args).items() if k not in ("out", "recipe", "model_arg")}
     config["recipe_changes"] = recipe
+    config["model_args"] = model_args
     recipe = dataclasses.asdict(config_for(RACE_MODEL, **recipe))
     common.write_json(
         name,

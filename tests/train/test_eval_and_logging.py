@@ -97,3 +97,33 @@ def test_eval_a_registered_model_on_a_dataset(tmp_path):
     assert r["total"] == 200 and r["weights"] is None and (tmp_path / "c.png").exists()
     assert_one_line_error(run_cli("eval", "--model", "lenet5"), "--model needs --dataset")
     assert_one_line_error(run_cli("eval"), "give a RUN_DIR")
+
+
+class _TiedLogits(torch.nn.Module):
+    """Logits where classes 0 and 2 tie for the highest value for every image (argmax: 0, the
+    lower index; topk(2) on this CPU lists 2 first)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dummy = torch.nn.Parameter(torch.zeros(()))
+
+    def forward(self, x):
+        row = torch.tensor([2.0, 0.0, 2.0, 0.0, 1.0, 0.0, 1.0, 1.0, 1.0, 0.0])
+        return row.expand(x.shape[0], 10) + self.dummy  # (B, 10)
+
+
+def test_evaluate_breaks_ties_as_argmax_does():
+    """Top-1 is the first of the highest logits (as argmax, the page and the mistakes list pick it),
+    not whichever tied class topk happens to put first; a top-1 hit is always a top-k hit."""
+    from cnnlab.data.memory import ImageTensors
+    from cnnlab.train.loop import evaluate
+
+    labels = torch.tensor([0] * 5 + [2] * 7 + [4] * 4 + [9] * 4)  # 20 images
+    data = ImageTensors(torch.zeros(20, 1, 4, 4, dtype=torch.uint8), labels, (0.5,), (0.5,), tuple(map(str, range(10))))
+    cfg = config_for("lenet5", device="cpu", eval_batch_size=8)
+    model = _TiedLogits()
+    assert (model(torch.zeros(20, 1, 4, 4)).argmax(1) == 0).all()
+    r = evaluate(model, data, cfg, topk=2, confusion=True)
+    assert r["accuracy"] == pytest.approx(5 / 20)
+    assert r["top2_accuracy"] == pytest.approx(12 / 20)  # classes 0 and 2
+    assert r["confusion"][:, 0].sum() == 20 and r["confusion"][:, 2].sum() == 0

@@ -204,16 +204,20 @@ def evaluate(
                 f"the model has {logits.shape[1]} outputs but the data has {n_classes} classes; "
                 "use a model built for this dataset"
             )
+        # top-1: the first of the highest logits, as argmax, the page and the mistakes list pick it;
+        # topk orders tied logits arbitrarily, and bf16 logits tie often enough to change the figure
+        pred = logits.argmax(1)  # (B,)
         top = logits.topk(k, dim=1).indices  # (B, k)
+        hit = pred == y  # (B,)
         sums += torch.stack(
             [
                 F.cross_entropy(logits, y, reduction="sum").double(),
-                (top[:, 0] == y).sum().double(),
-                (top == y[:, None]).any(1).sum().double(),
+                hit.sum().double(),
+                ((top == y[:, None]).any(1) | hit).sum().double(),  # a top-1 hit is a top-k hit, ties or not
             ]
         )
         if confusion:
-            matrix += torch.bincount(y * n_classes + top[:, 0], minlength=n_classes * n_classes)
+            matrix += torch.bincount(y * n_classes + pred, minlength=n_classes * n_classes)
     loss, correct, correct_k = all_sum(sums, dist).tolist()
     n = len(data)
     result: dict[str, Any] = {
