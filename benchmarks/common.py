@@ -29,15 +29,19 @@ def seconds(fn, repeats: int = 3) -> float:
 
 def machine() -> dict[str, Any]:
     cpu = platform.processor() or ""
+    flags: set[str] = set()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
+            if line.startswith("model name") and cpu == (platform.processor() or ""):
                 cpu = line.split(":", 1)[1].strip()
-                break
+            elif line.startswith("flags") and not flags:
+                flags = set(line.split(":", 1)[1].split())
     except OSError:
         pass
     info = {
         "cpu": cpu,
+        # native bf16 arithmetic decides whether bf16 autocast pays on a CPU (avx512_bf16, amx_bf16)
+        "cpu_bf16": sorted(f for f in flags if "bf16" in f),
         "cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,

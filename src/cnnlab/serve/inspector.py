@@ -150,8 +150,12 @@ class Inspector:
     # -- forward -------------------------------------------------------------
     def _hook(self, name: str):
         def hook(module, inputs, output):
-            self._captured["in"][name] = inputs[0] if inputs and isinstance(inputs[0], Tensor) else None
-            self._captured["out"][name] = output[0] if isinstance(output, (tuple, list)) else output
+            # copies: a later in-place op (ReLU(inplace=True) after a conv or batch norm) would
+            # otherwise change what this layer is shown to have read and produced
+            x = inputs[0] if inputs and isinstance(inputs[0], Tensor) else None
+            out = output[0] if isinstance(output, (tuple, list)) else output
+            self._captured["in"][name] = None if x is None else x.clone()
+            self._captured["out"][name] = out.clone() if isinstance(out, Tensor) else out
 
         return hook
 
