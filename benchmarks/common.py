@@ -30,12 +30,15 @@ def seconds(fn, repeats: int = 3) -> float:
 def machine() -> dict[str, Any]:
     cpu = platform.processor() or ""
     flags: set[str] = set()
+    named = False
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name") and cpu == (platform.processor() or ""):
-                cpu = line.split(":", 1)[1].strip()
-            elif line.startswith("flags") and not flags:
-                flags = set(line.split(":", 1)[1].split())
+            key, _, value = line.partition(":")
+            key = key.strip()
+            if key == "model name" and not named and value.strip():
+                cpu, named = value.strip(), True
+            elif key in ("flags", "Features") and not flags:  # x86 / ARM
+                flags = set(value.split())
     except OSError:
         pass
     info = {

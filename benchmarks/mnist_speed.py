@@ -26,7 +26,7 @@ benchmarks/results/mnist_race_heldout.json keeps the sweeps behind the choice.
     python benchmarks/mnist_speed.py --device cuda --no-baseline   # the GPU race (writes mnist_speed_cuda.json)
     python benchmarks/mnist_speed.py --heldout --no-baseline --no-lenet   # the recipe's held-out check
     python benchmarks/mnist_speed.py --heldout --no-baseline --no-lenet --recipe lr=1e-2 cycle_momentum=true
-    python benchmarks/mnist_speed.py --heldout --no-baseline --no-lenet --model-arg batch_norm=false
+    python benchmarks/mnist_speed.py --heldout --no-baseline --no-lenet --model-arg batch_norm=false   # *_batch_norm-false.json
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ from torch import nn
 
 import common  # noqa: F401  (puts src/ on the path)
 from cnnlab.data.idx_datasets import BUNDLED, MNIST
+from cnnlab.errors import CnnlabError
 from cnnlab.models import create
 from cnnlab.runs.config import TrainConfig
 from cnnlab.train.ema import MovingAverage
@@ -355,10 +356,13 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     recipe = dict(args.recipe)
     model_args = dict(args.model_arg)
-    try:
-        create(RACE_MODEL, **model_args)
-    except TypeError as e:  # an argument the builder does not take
-        ap.error(f"--model-arg: {RACE_MODEL} does not take {', '.join(model_args)} ({e})")
+    data_given = {"num_classes", "in_channels", "input_size"} & set(model_args)
+    if data_given:
+        ap.error(f"--model-arg: {', '.join(sorted(data_given))} come from the data; give the model's own arguments")
+    try:  # the call run_cnnlab makes, on MNIST's shape
+        create(RACE_MODEL, 10, 1, (28, 28), **model_args)
+    except (TypeError, ValueError, CnnlabError) as e:  # an argument the builder does not take, or a bad value
+        ap.error(f"--model-arg {' '.join(f'{k}={v}' for k, v in model_args.items())}: {e}")
     long_epochs = args.epochs or config_for(RACE_MODEL, **recipe).epochs
     lenet_epochs: float = config_for("lenet5").epochs
     if args.quick:
@@ -415,7 +419,8 @@ def main() -> None:
     for key, v in summary.items():
         print(f"{key}: " + ", ".join(f"{k} {x:.3g}" if isinstance(x, float) else f"{k} {x}" for k, x in v.items()))
     gpu = "_" + args.device.split(":")[0] if args.device != "cpu" else ""  # never over the CPU race's JSON
-    name = "mnist_speed" + gpu + ("_heldout" if args.heldout else "") + ("_quick" if args.quick else "")
+    changed = "".join(f"_{k}-{v}" for k, v in model_args.items()).lower()  # never over the recipe's own JSON
+    name = "mnist_speed" + gpu + ("_heldout" if args.heldout else "") + changed + ("_quick" if args.quick else "")
     config = {k: v for k, v in vars(args).items() if k not in ("out", "recipe", "model_arg")}
     config["recipe_changes"] = recipe
     config["model_args"] = model_args

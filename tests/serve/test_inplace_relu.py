@@ -37,3 +37,21 @@ def test_batch_norm_unit_shows_its_own_output_before_the_relu(race_inspector):
     shown = ins.predict(img, activations=True)["layers"]
     bn1 = next(layer for layer in shown if layer["name"] == "bn1")
     assert bn1["min"] == 0.0 and bn1["max"] == pytest.approx(float(F.relu(pre).max()), abs=1e-3)
+
+
+def test_viz_capture_gives_the_layer_its_own_output(race_inspector):
+    """`cnnlab viz --layer bn1` and the saliency scores read capture(): the batch norm's output,
+    negative values included, not what the in-place ReLU after it made of it; gradients flow."""
+    from cnnlab.viz.layers import capture
+
+    model = race_inspector.model
+    torch.manual_seed(0)
+    x = torch.randn(4, 1, 28, 28, requires_grad=True)
+    with torch.no_grad():
+        pre = model.bn1(model.conv1(model.crop(x)))  # (4, 16, 10, 10)
+    with capture(model, ["bn1"]) as acts:
+        model(x)
+    assert acts["bn1"].min() < 0
+    torch.testing.assert_close(acts["bn1"], pre)
+    acts["bn1"].sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0

@@ -101,7 +101,7 @@ def test_eval_a_registered_model_on_a_dataset(tmp_path):
 
 class _TiedLogits(torch.nn.Module):
     """Logits where classes 0 and 2 tie for the highest value for every image (argmax: 0, the
-    lower index; topk(2) on this CPU lists 2 first)."""
+    lower index)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -112,11 +112,21 @@ class _TiedLogits(torch.nn.Module):
         return row.expand(x.shape[0], 10) + self.dummy  # (B, 10)
 
 
-def test_evaluate_breaks_ties_as_argmax_does():
+def _topk_last_of_ties_first(self, k, dim=-1, largest=True, sorted=True):
+    """torch.topk, but tied values listed highest index first: the order topk may pick on some CPUs."""
+    assert largest
+    values, order = torch.sort(self.flip(dim), dim=dim, descending=True, stable=True)
+    return torch.return_types.topk((values.narrow(dim, 0, k), self.shape[dim] - 1 - order.narrow(dim, 0, k)))
+
+
+def test_evaluate_breaks_ties_as_argmax_does(monkeypatch):
     """Top-1 is the first of the highest logits (as argmax, the page and the mistakes list pick it),
-    not whichever tied class topk happens to put first; a top-1 hit is always a top-k hit."""
+    not whichever tied class topk happens to put first; a top-1 hit is always a top-k hit. topk is
+    made to list ties last-index-first, so the test fails on any CPU if top-1 came from topk."""
     from cnnlab.data.memory import ImageTensors
     from cnnlab.train.loop import evaluate
+
+    monkeypatch.setattr(torch.Tensor, "topk", _topk_last_of_ties_first)
 
     labels = torch.tensor([0] * 5 + [2] * 7 + [4] * 4 + [9] * 4)  # 20 images
     data = ImageTensors(torch.zeros(20, 1, 4, 4, dtype=torch.uint8), labels, (0.5,), (0.5,), tuple(map(str, range(10))))

@@ -72,7 +72,10 @@ def capture(model: nn.Module, names: list[str], stop: type[Exception] | None = N
         layer = get_layer(model, name)
 
         def hook(module, inputs, output, name=name):
-            acts[name] = output[0] if isinstance(output, (tuple, list)) else output
+            out = output[0] if isinstance(output, (tuple, list)) else output
+            # a copy (still in the autograd graph): a later in-place ReLU would otherwise turn the
+            # layer's own output into the next layer's input (mnist-fast, mnist-race)
+            acts[name] = out.clone() if isinstance(out, Tensor) else out
             if stop is not None and len(acts) == len(wanted):
                 raise stop
 
