@@ -54,7 +54,7 @@ from cnnlab.runs.config import TrainConfig
 from cnnlab.train.ema import MovingAverage
 from cnnlab.train.loop import EpochState, epoch_batches, evaluate, train_one_epoch
 from cnnlab.train.optim import build_optimizer, build_schedule
-from cnnlab.train.run import build_model, config_for, load_data
+from cnnlab.train.run import config_for, load_data
 
 TARGETS = (0.989, 0.990)
 RACE_MODEL = "mnist-race"
@@ -118,10 +118,7 @@ def run_cnnlab(
     cfg = config_for(model, **{**(recipe or {}), "seed": seed, "device": device, "epochs": max(1, math.ceil(epochs))})
     torch.manual_seed(cfg.seed)  # as cnnlab train does, in the same order
     generator = torch.Generator().manual_seed(cfg.seed)
-    if model_args:
-        net = create(model, train.num_classes, train.shape[0], tuple(train.shape[1:]), **model_args)
-    else:
-        net = build_model(cfg, train)[0]
+    net = create(model, train.num_classes, train.shape[0], tuple(train.shape[1:]), **(model_args or {}))
     net = net.to(device).to(memory_format=torch.channels_last)  # pyright: ignore[reportCallIssue]
     per_epoch = train.num_batches(cfg.batch_size)
     total = warmup_steps or round(epochs * per_epoch)

@@ -63,3 +63,25 @@ def test_strided_and_residual_networks():
     assert fields["layer1"].size == (11.0, 11.0)  # 3×3 stem + four 3×3 convs, stride 1
     for layer, pos in [("layer1", (16, 16)), ("layer1", (0, 5)), ("layer2.0", (8, 8))]:
         assert fields[layer].box(pos, (32, 32)) == brute_force_box(resnet, (1, 32, 32), layer, pos), layer
+
+
+class _Slice(nn.Module):
+    """x[..., a:b:t, c:d] (a crop, strided on the rows), as CentreCrop and narrow do."""
+
+    def forward(self, x):
+        return x[:, :, 3:20:2, 5:-2]
+
+
+def test_crops_and_strided_slices_move_the_field():
+    """mnist-race sees the centre 20×20 of a 28×28 image: its fields start 4 pixels in, and a
+    slice in the middle of a net shifts and strides the field as the gradient says."""
+    race = positive(create("mnist-race"))
+    fields = receptive_fields(race, (1, 28, 28), ["conv1", "bn2"])
+    assert fields["conv1"].start == (4.0, 4.0) and fields["bn2"].start == (4.0, 4.0)
+    for layer, pos in [("conv1", (0, 0)), ("conv1", (3, 2)), ("conv1", (9, 9)), ("bn2", (3, 2)), ("bn2", (0, 4))]:
+        assert fields[layer].box(pos, (28, 28)) == brute_force_box(race, (1, 28, 28), layer, pos), (layer, pos)
+    net = positive(nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), _Slice(), nn.Conv2d(2, 2, 3)))
+    field = receptive_fields(net, (1, 24, 24), ["2"])["2"]
+    assert field.jump == (2.0, 1.0)
+    for pos in [(0, 0), (2, 5), (6, 14)]:
+        assert field.box(pos, (24, 24)) == brute_force_box(net, (1, 24, 24), "2", pos), pos

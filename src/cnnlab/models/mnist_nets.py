@@ -9,7 +9,8 @@ conv, on the centre 20×20 of each digit (``CentreCrop``), under a third of mnis
 arithmetic; the net of the time-to-99% race (issue 19). Crop and batch norm were chosen on a
 held-out 10k of the training set (benchmarks/results/mnist_race_heldout.json): the crop scored no
 worse than the whole 28×28 image (seed 0, 2 epochs: 99.10% against 98.97%), and with batch norm
-every one of 5 seeds reached 98.9% at 1.25 epochs and 99.0% by 1.75 (without it, 3 and 2 of 5). Race figures: ``benchmarks/mnist_speed.py``.
+every one of 5 seeds reached 98.9% at 1.25 epochs and 99.0% by 1.75 (without it, 3 and 2 of 5).
+Race figures: ``benchmarks/mnist_speed.py``.
 
 ``mnist-best``: five 3×3 conv-BN-ReLU blocks (two of them strided), global average
 pooling, one linear layer; trained with random ±2-pixel shifts, label smoothing and weight

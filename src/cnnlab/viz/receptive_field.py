@@ -194,6 +194,8 @@ class _Propagate(TorchDispatchMode):
             new = self._windowed(self.fields[id(tensors[0])], tuple(tensors[0].shape[2:]), *params)
         elif op in UPSAMPLE:
             new = self._resized(op, args, self.fields[id(tensors[0])], tuple(tensors[0].shape[2:]), out_size)
+        elif op == "slice" and tensors[0] is args[0]:  # a crop (x[..., a:b, c:d], CentreCrop, narrow)
+            new = self._sliced(args, self.fields[id(tensors[0])], tuple(tensors[0].shape[2:]))
         else:
             new = self._elementwise(op, args, tensors, out_size)
         for t in tree_flatten(out)[0]:
@@ -219,6 +221,24 @@ class _Propagate(TorchDispatchMode):
             tuple(r + (kk - 1) * d * j for r, kk, d, j in zip(f.size, k, dil, f.jump)),
             tuple(j * t for j, t in zip(f.jump, stride)),
             tuple(s + ((kk - 1) * d / 2 - p) * j for s, kk, d, p, j in zip(f.start, k, dil, pad, f.jump)),
+            _chain(axes, f.back or _identity),
+        )
+
+    def _sliced(self, args, f: Field, in_size) -> Field:
+        """aten.slice(x, dim, start, end, step) on a spatial axis: output o is input start + o·step."""
+        dim = args[1] if len(args) > 1 else 0
+        axis = (dim % (self.spatial + 2)) - 2  # the spatial axis, or < 0 for batch and channels
+        if axis < 0:
+            return Field(f.size, f.jump, f.start, f.back or _identity)
+        bounds = slice(*(args[2:5] if len(args) > 2 else ()))
+        first, _, step = bounds.indices(in_size[axis])
+        axes: list[Callable[[Positions], Positions | None]] = [lambda v: v] * self.spatial
+        axes[axis] = _taps_back(lambda o: [first + o * step], in_size[axis])
+        pick = lambda t, v: tuple(v if i == axis else x for i, x in enumerate(t))  # noqa: E731
+        return Field(
+            f.size,
+            pick(f.jump, f.jump[axis] * step),
+            pick(f.start, f.start[axis] + first * f.jump[axis]),
             _chain(axes, f.back or _identity),
         )
 
