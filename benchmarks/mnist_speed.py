@@ -3,7 +3,7 @@
 Races, in one process, on the same data:
 
 * ``mnist-race`` with its recipe (``cnnlab train --model mnist-race``), seeds 0-4: the 99.0% race;
-* the same model and recipe on a shorter one-cycle schedule (``--short-epochs``, 1.5 epochs by
+* the same model and recipe on a shorter one-cycle schedule (``--short-epochs``, 1.25 epochs by
   default), seeds 0-4: the 98.9% race (the lecture's figure);
 * cnnlab's ``lenet5`` with its recipe (5 epochs), seeds 0-2;
 * the pytorch/examples ``mnist/main.py`` recipe, run unchanged: two 3×3 convs (32, 64),
@@ -323,7 +323,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="mnist-race seeds [0-4]")
     ap.add_argument("--epochs", type=float, help="the 99.0%% race's schedule [mnist-race's recipe]")
-    ap.add_argument("--short-epochs", type=float, default=1.5, help="the 98.9%% race's schedule [1.5]")
+    ap.add_argument("--short-epochs", type=float, default=1.25, help="the 98.9%% race's schedule [1.25]")
     ap.add_argument(
         "--recipe", type=recipe_override, nargs="+", default=[], help="KEY=VALUE changes to mnist-race's recipe"
     )

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from cnnlab.models.blocks import ConvBNReLU, conv_out
+from cnnlab.models.blocks import ConvBNReLU, FlattenLinear, conv_out
 
 
 class CentreCrop(nn.Module):
@@ -55,8 +55,8 @@ class CentreCrop(nn.Module):
 class MnistFast(nn.Module):
     """``width``: conv1's filters (conv2 has twice as many); ``crop``: first keep the centre
     crop×crop of the image (0: the whole image); ``batch_norm``: batch norm (``bn1``, ``bn2``)
-    between each conv and its ReLU. ``mnist-race`` crops 28×28 digits to 20×20 (half the
-    arithmetic of every layer) at width 16, with batch norm."""
+    between each conv and its ReLU; ``hidden``: the FC layer's units. ``mnist-race`` crops
+    28×28 digits to 20×20 (half the arithmetic of every layer) at width 16, with batch norm."""
 
     def __init__(
         self,
@@ -66,6 +66,7 @@ class MnistFast(nn.Module):
         width: int = 24,
         crop: int = 0,
         batch_norm: bool = False,
+        hidden: int = 128,
     ) -> None:
         super().__init__()
         # no layer at all without a crop or batch norm: mnist-fast's layers (and `cnnlab viz --layer`
@@ -79,8 +80,8 @@ class MnistFast(nn.Module):
         self.bn2 = nn.BatchNorm2d(2 * w) if batch_norm else None
         sizes = [min(s, crop) if crop else s for s in input_size]
         h, v = (conv_out(conv_out(s, 5, 2, 2), 3, 2, 1) for s in sizes)
-        self.fc = nn.Linear(2 * w * h * v, 128)
-        self.output = nn.Linear(128, num_classes)
+        self.fc = FlattenLinear(2 * w * h * v, hidden)  # flattens (N, 2w, h, v) itself
+        self.output = nn.Linear(hidden, num_classes)
         self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -90,7 +91,7 @@ class MnistFast(nn.Module):
         x = self.relu(x if self.bn1 is None else self.bn1(x))
         x = self.conv2(x)  # (N, 2w, 7, 7); crop 20: (N, 2w, 5, 5)
         x = self.relu(x if self.bn2 is None else self.bn2(x))
-        x = self.relu(self.fc(x.flatten(1)))  # (N, 128)
+        x = self.relu(self.fc(x))  # (N, hidden)
         return self.output(x)  # (N, num_classes)
 
 
