@@ -3,10 +3,13 @@ the layer's own output, and its activation is what the next layer reads."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from tests.serve.test_page import CHROMIUM, click_unit, load_test_image
 
 from cnnlab.serve.inspector import Inspector
 from cnnlab.train.run import config_for, run_training
@@ -55,3 +58,71 @@ def test_viz_capture_gives_the_layer_its_own_output(race_inspector):
     torch.testing.assert_close(acts["bn1"], pre)
     acts["bn1"].sum().backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_batch_norm_unit_shows_its_arithmetic(race_inspector):
+    """The panel's numbers for a bn1 unit: the conv output it reads, channel c's running mean and
+    variance, γ and β, the standardized value and the output, against F.batch_norm in eval mode."""
+    ins = race_inspector
+    model = ins.model
+    saved = {k: v.clone() for k, v in model.bn1.state_dict().items()}
+    try:
+        _check_batch_norm_unit(ins, model)
+    finally:  # the module's other tests share this run's model
+        model.bn1.load_state_dict(saved)
+
+
+@torch.no_grad()
+def _check_batch_norm_unit(ins, model):
+    # non-trivial statistics and scale/shift, so a swapped term shows
+    model.bn1.running_mean.normal_()
+    model.bn1.running_var.uniform_(0.5, 2.0)
+    model.bn1.weight.uniform_(0.5, 1.5)
+    model.bn1.bias.normal_()
+    img = np.random.default_rng(1).random((28, 28), dtype=np.float32)
+    x = ins.tensor(img)
+    conv = model.conv1(model.crop(x))  # (1, 16, 10, 10)
+    ref = F.batch_norm(
+        conv, model.bn1.running_mean, model.bn1.running_var, model.bn1.weight, model.bn1.bias, False, 0.0, 1e-5
+    )
+    for c, y, xx in ((3, 4, 5), (11, 0, 9)):
+        u = ins.unit(img, "bn1", c, y, xx)
+        assert u["kind"] == "batchnorm"
+        assert u["input"] == pytest.approx(float(conv[0, c, y, xx]), abs=1e-5)
+        assert u["mean"] == pytest.approx(float(model.bn1.running_mean[c]), abs=1e-5)
+        assert u["var"] == pytest.approx(float(model.bn1.running_var[c]), abs=1e-5)
+        assert (u["gamma"], u["beta"]) == pytest.approx(
+            (float(model.bn1.weight[c]), float(model.bn1.bias[c])), abs=1e-5
+        )
+        std = (float(conv[0, c, y, xx]) - float(model.bn1.running_mean[c])) / math.sqrt(
+            float(model.bn1.running_var[c]) + 1e-5
+        )
+        assert u["normalized"] == pytest.approx(std, abs=1e-4)
+        assert u["sum"] == pytest.approx(float(ref[0, c, y, xx]), abs=1e-4)
+        assert u["output"] == pytest.approx(float(ref[0, c, y, xx]), abs=1e-4)
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="chromium is not installed (apt-get install chromium); .ci/run installs it"
+)
+def test_the_page_shows_a_batch_norm_units_arithmetic(race_inspector, serve_inspector):
+    """In Chromium: clicking a bn1 unit shows its numbers, as the API gives them, in the formula."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with serve_inspector(race_inspector) as server, sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 900})
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(server[0] + "/")
+            page.wait_for_selector(".map[data-layer='bn1']")
+            load_test_image(page, server, 0)
+            click_unit(page, "bn1", 3, 4, 5)
+            text = page.inner_text("#unit-body .formula")
+            u = race_inspector.unit(race_inspector.test_images.native(0)[0], "bn1", 3, 4, 5)
+            for key in ("input", "mean", "var", "normalized", "sum"):
+                assert f"{u[key]:.4f}" in text.replace("−", "-") or f"{abs(u[key]):.4f}" in text, (key, text)
+            assert page.inner_text("#unit-title").startswith("bn1 (BatchNorm2d) map 3, unit (4, 5)")
+            assert not errors, errors
+        finally:
+            browser.close()

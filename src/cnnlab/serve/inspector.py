@@ -15,7 +15,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 import torch
@@ -31,6 +31,37 @@ from cnnlab.viz.layers import check_channel, get_layer
 DIGITS = 3  # decimals kept in JSON numbers shown as text
 RELOAD_EVERY = 1.0  # seconds between looks at the run folder for new weights
 MISTAKES_SHOWN = 60  # misclassified test images sent to the page
+
+
+def _running_batch_norm(module: nn.Module) -> TypeGuard[nn.modules.batchnorm._BatchNorm]:
+    """Batch norm that normalizes by its running statistics on the page (eval mode, tracked)."""
+    return (
+        isinstance(module, nn.modules.batchnorm._BatchNorm)
+        and not module.training
+        and module.running_mean is not None
+        and module.running_var is not None
+    )
+
+
+def _batch_norm_arithmetic(v: Tensor, bn: nn.modules.batchnorm._BatchNorm, c: int) -> dict[str, Any]:
+    """One unit of eval-mode batch norm: y = γ·(x − μ)/√(σ² + ε) + β, μ and σ² the running
+    statistics of channel ``c`` gathered in training, γ and β its learned scale and shift."""
+    assert bn.running_mean is not None and bn.running_var is not None
+    mean, var = float(bn.running_mean[c]), float(bn.running_var[c])
+    gamma = float(bn.weight[c]) if bn.weight is not None else 1.0
+    beta = float(bn.bias[c]) if bn.bias is not None else 0.0
+    normalized = (float(v) - mean) / math.sqrt(var + bn.eps)
+    return {
+        "kind": "batchnorm",
+        "input": round(float(v), 6),
+        "mean": round(mean, 6),
+        "var": round(var, 6),
+        "eps": bn.eps,
+        "gamma": round(gamma, 6),
+        "beta": round(beta, 6),
+        "normalized": round(normalized, 6),
+        "sum": round(gamma * normalized + beta, 6),
+    }
 
 
 @dataclass
@@ -245,6 +276,8 @@ class Inspector:
             info.update(self._pool_arithmetic(inp[0], pool, channel, y, x))
         elif isinstance(module, nn.Linear) and inp is not None:
             info.update(self._linear_arithmetic(inp[0].flatten(), module, channel, before, before_shape))
+        elif _running_batch_norm(module) and inp is not None and inp.ndim == out.ndim:
+            info.update(_batch_norm_arithmetic(inp[(0, channel, *at[2:])], module, channel))
         else:
             info["kind"] = "other"
         if info["last"]:

@@ -2,7 +2,8 @@
 // conv: the flip-and-filter step animated (the kernel sliding over each input map it reads,
 // the running sum building the output map), playable and steppable; pool: its window with
 // the max marked; fully connected: its top inputs by name and its weights in the layout of
-// its input; the output layer: logits -> exp -> normalize -> probabilities.
+// its input; batch norm: its input standardized by the running statistics, then scaled and
+// shifted; the output layer: logits -> exp -> normalize -> probabilities.
 "use strict";
 
 import { legend, paint, scaleOf } from "./colormap.js";
@@ -34,7 +35,8 @@ export function showUnit(info) {
   else if (info.kind === "linear") {
     if (info.last) softmaxView(info, body); // the output: the softmax first, then the sum behind one logit
     linearView(info, body);
-  } else body.appendChild(formula([`output ${fmt(info.output, 4)}`]));
+  } else if (info.kind === "batchnorm") batchNormView(info, body);
+  else body.appendChild(formula([`output ${fmt(info.output, 4)}`]));
   if (info.last && info.kind !== "linear") softmaxView(info, body);
   vizImages(info, body);
 }
@@ -318,6 +320,31 @@ function linearView(info, body) {
     `+ bias ${fmt(info.bias, 4)} = ${fmt(info.sum + info.bias, 4)}   (the layer's output: ${fmt(info.output, 4)})`,
     activationLine(info),
   ]));
+}
+
+// ---- batch norm at test time: standardize by the training statistics, then scale and shift ------
+// "+ 0.25" or "− 0.25": a term added, its sign folded into the operator
+const signed = (v) => `${v < 0 ? "−" : "+"} ${fmt(Math.abs(v), 4)}`;
+
+function batchNormView(info, body) {
+  const sd = Math.sqrt(info.var + info.eps);
+  body.appendChild(el("p", "note",
+    `Batch norm at test time: the value is standardized with its channel's mean and variance over ` +
+    `the training data (running averages kept during training, fixed now), then scaled by γ and ` +
+    `shifted by β, both learned. The same four numbers serve every position of map ${info.channel}.`));
+  body.appendChild(formula([
+    `input x = ${fmt(info.input, 4)}   (what this layer reads here)`,
+    `running mean μ = ${fmt(info.mean, 4)}, running variance σ² = ${fmt(info.var, 4)}, ε = ${info.eps}`,
+    `standardized x̂ = (x − μ) / √(σ² + ε) = (${fmt(info.input, 4)} ${signed(-info.mean)}) / ${fmt(sd, 4)} = ${fmt(info.normalized, 4)}`,
+    `scale and shift γ·x̂ + β = ${fmt(info.gamma, 4)} × ${fmt(info.normalized, 4)} ${signed(info.beta)} = ${fmt(info.sum, 4)}   (the layer's output: ${fmt(info.output, 4)})`,
+    activationLine(info),
+  ]));
+  const field = receptiveField(info);
+  if (field) {
+    const row = el("div", "unit-row");
+    row.appendChild(field);
+    body.appendChild(row);
+  }
 }
 
 // ---- the output: logits -> exp -> normalize -> probabilities ------------------------------------
