@@ -66,9 +66,44 @@ def test_a_channels_last_map_is_read_in_its_stored_order():
 def test_flatten_linear_keeps_nn_linears_state_dict():
     layer, plain = FlattenLinear(12, 3), nn.Linear(12, 3)
     plain.load_state_dict(layer.state_dict())
-    x = torch.randn(2, 3, 2, 2).contiguous(memory_format=torch.channels_last)
+    x = torch.randn(5, 3, 2, 2).contiguous(memory_format=torch.channels_last)  # 5 images > 3 outputs
     torch.testing.assert_close(layer(x), plain(x.flatten(1)))
     assert isinstance(layer, nn.Linear)
+
+
+@pytest.mark.parametrize(
+    ("shape", "channels_last", "no_copy"),
+    [
+        ((6, 3, 4, 5), True, True),  # more images than outputs: the map as stored, no copy
+        ((2, 3, 4, 5), True, False),  # fewer: the batch's copy is the cheaper one
+        ((6, 3, 4, 5), False, True),  # NCHW: flatten is a view already
+    ],
+)
+def test_the_channels_last_path_reads_the_map_without_copying_it(monkeypatch, shape, channels_last, no_copy):
+    import cnnlab.models.blocks as blocks
+
+    seen = []
+    linear = F.linear
+
+    def spy(inp, weight, bias=None):
+        seen.append(inp)
+        return linear(inp, weight, bias)
+
+    monkeypatch.setattr(blocks.F, "linear", spy)  # torch.nn.functional's: nn.Linear calls it too
+    layer = FlattenLinear(3 * 4 * 5, 4)
+    x = torch.randn(shape)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    out = layer(x)
+    assert len(seen) == 1 and (seen[0].data_ptr() == x.data_ptr()) == no_copy
+    torch.testing.assert_close(out, linear(x.flatten(1), layer.weight, layer.bias))
+
+
+def test_a_map_of_the_wrong_size_gets_nn_linears_error():
+    layer = FlattenLinear(60, 4)
+    x = torch.randn(8, 3, 4, 4).contiguous(memory_format=torch.channels_last)  # 48 features, not 60
+    with pytest.raises(RuntimeError, match="cannot be multiplied"):
+        layer(x)
 
 
 @pytest.mark.parametrize("model", ["mnist-race", "mnist-fast"])

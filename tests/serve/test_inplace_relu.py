@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from tests.serve.test_page import CHROMIUM, click_unit, load_test_image
+from tests.serve.page_tools import CHROMIUM, click_unit, load_test_image
+from torch import nn
 
-from cnnlab.serve.inspector import Inspector
+from cnnlab.serve.inspector import Inspector, _batch_norm_arithmetic, _running_batch_norm
 from cnnlab.train.run import config_for, run_training
 
 
@@ -118,11 +119,59 @@ def test_the_page_shows_a_batch_norm_units_arithmetic(race_inspector, serve_insp
             page.wait_for_selector(".map[data-layer='bn1']")
             load_test_image(page, server, 0)
             click_unit(page, "bn1", 3, 4, 5)
-            text = page.inner_text("#unit-body .formula")
+            lines = page.inner_text("#unit-body .formula").splitlines()
             u = race_inspector.unit(race_inspector.test_images.native(0)[0], "bn1", 3, 4, 5)
-            for key in ("input", "mean", "var", "normalized", "sum"):
-                assert f"{u[key]:.4f}" in text.replace("−", "-") or f"{abs(u[key]):.4f}" in text, (key, text)
+
+            def f(v: float) -> str:  # the page's fmt(v, 4)
+                return f"{v:.4f}"
+
+            def signed(v: float) -> str:
+                return f"{'−' if v < 0 else '+'} {abs(v):.4f}"
+
+            assert lines[0].startswith(f"input x = {f(u['input'])} ")
+            assert lines[1] == f"running mean μ = {f(u['mean'])}, running variance σ² = {f(u['var'])}, ε = 0.00001"
+            std = float(f"{u['std']:.4g}")
+            assert lines[2] == (
+                f"standardized x̂ = (x − μ) / √(σ² + ε) = ({f(u['input'])} {signed(-u['mean'])}) / {std:g} "
+                f"= {f(u['normalized'])}"
+            )
+            assert lines[3] == (
+                f"scale and shift γ·x̂ + β = {f(u['gamma'])} × {f(u['normalized'])} {signed(u['beta'])} "
+                f"= {f(u['sum'])}   (the layer's output: {f(u['output'])})"
+            )
             assert page.inner_text("#unit-title").startswith("bn1 (BatchNorm2d) map 3, unit (4, 5)")
             assert not errors, errors
         finally:
             browser.close()
+
+
+def test_batch_norm_arithmetic_for_1d_and_without_affine():
+    """BatchNorm1d (one feature per channel) and affine=False (γ = 1, β = 0), against F.batch_norm."""
+    torch.manual_seed(0)
+    for bn in (nn.BatchNorm1d(6), nn.BatchNorm1d(6, affine=False), nn.BatchNorm2d(6, affine=False)):
+        bn.running_mean.normal_()
+        bn.running_var.uniform_(0.5, 2.0)
+        if bn.weight is not None:
+            with torch.no_grad():
+                bn.weight.uniform_(0.5, 1.5)
+                bn.bias.normal_()
+        bn.eval()
+        x = torch.randn(1, 6) if isinstance(bn, nn.BatchNorm1d) else torch.randn(1, 6, 3, 3)
+        with torch.no_grad():
+            ref = bn(x)
+        assert _running_batch_norm(bn)
+        at = (0, 4) if x.ndim == 2 else (0, 4, 1, 2)
+        u = _batch_norm_arithmetic(x[at], bn, 4, spatial=x.ndim == 4)
+        assert u["sum"] == pytest.approx(float(ref[at]), abs=1e-5)
+        assert u["affine"] == (bn.weight is not None)
+        if not u["affine"]:
+            assert (u["gamma"], u["beta"]) == (1.0, 0.0)
+
+
+def test_batch_norm_without_running_statistics_or_in_training_is_not_explained():
+    """Batch statistics (train mode, or track_running_stats=False) depend on the whole batch, not
+    on four numbers of the channel: the panel shows only the output then."""
+    assert not _running_batch_norm(nn.BatchNorm2d(4).train())
+    assert not _running_batch_norm(nn.BatchNorm2d(4, track_running_stats=False).eval())
+    assert not _running_batch_norm(nn.Linear(4, 4))
+    assert _running_batch_norm(nn.BatchNorm2d(4).eval())

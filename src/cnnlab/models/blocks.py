@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 
 import torch
@@ -33,13 +34,15 @@ class FlattenLinear(nn.Linear):
     their backward on mixed layouts. When the batch is larger than the weight (more images
     than outputs), this layer reads a channels-last map in its stored order against a permuted
     copy of the weight instead: the same products and sums, a copy of the weight instead of
-    one of the batch (``benchmarks/race_step.py`` times both). Weights and checkpoints are
-    those of ``nn.Linear``.
+    one of the batch (``benchmarks/race_step.py`` times both; the batch-size threshold is a rule
+    of thumb, not a measured break-even). The sums run in another order: equal up to rounding.
+    Weights and checkpoints are those of ``nn.Linear``.
     """
 
     def forward(self, x: Tensor) -> Tensor:
         channels_last = x.ndim == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
-        if channels_last and x.shape[0] > self.out_features:
+        # a misfit map goes the plain way, to nn.Linear's own error message
+        if channels_last and x.shape[0] > self.out_features and math.prod(x.shape[1:]) == self.in_features:
             n, c, h, w = x.shape
             weight = self.weight.view(self.out_features, c, h, w).permute(0, 2, 3, 1).flatten(1)  # (out, H·W·C)
             return F.linear(x.permute(0, 2, 3, 1).flatten(1), weight, self.bias)  # (N, out): a view of x, no copy

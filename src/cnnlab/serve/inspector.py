@@ -43,20 +43,27 @@ def _running_batch_norm(module: nn.Module) -> TypeGuard[nn.modules.batchnorm._Ba
     )
 
 
-def _batch_norm_arithmetic(v: Tensor, bn: nn.modules.batchnorm._BatchNorm, c: int) -> dict[str, Any]:
+def _batch_norm_arithmetic(
+    v: Tensor, bn: nn.modules.batchnorm._BatchNorm, c: int, spatial: bool = True
+) -> dict[str, Any]:
     """One unit of eval-mode batch norm: y = γ·(x − μ)/√(σ² + ε) + β, μ and σ² the running
-    statistics of channel ``c`` gathered in training, γ and β its learned scale and shift."""
+    statistics of channel ``c`` gathered in training, γ and β its learned scale and shift.
+    ``spatial``: the channel is a map (BatchNorm2d), not one feature (BatchNorm1d)."""
     assert bn.running_mean is not None and bn.running_var is not None
     mean, var = float(bn.running_mean[c]), float(bn.running_var[c])
-    gamma = float(bn.weight[c]) if bn.weight is not None else 1.0
-    beta = float(bn.bias[c]) if bn.bias is not None else 0.0
-    normalized = (float(v) - mean) / math.sqrt(var + bn.eps)
+    gamma = float(bn.weight[c].detach()) if bn.weight is not None else 1.0
+    beta = float(bn.bias[c].detach()) if bn.bias is not None else 0.0
+    std = math.sqrt(var + bn.eps)
+    normalized = (float(v) - mean) / std
     return {
         "kind": "batchnorm",
+        "spatial": spatial,
         "input": round(float(v), 6),
         "mean": round(mean, 6),
         "var": round(var, 6),
         "eps": bn.eps,
+        "std": float(f"{std:.6g}"),  # √(σ² + ε), significant digits: a near-dead channel's is ~0.003
+        "affine": bn.weight is not None,  # False: no learned scale and shift (γ = 1, β = 0)
         "gamma": round(gamma, 6),
         "beta": round(beta, 6),
         "normalized": round(normalized, 6),
@@ -277,7 +284,7 @@ class Inspector:
         elif isinstance(module, nn.Linear) and inp is not None:
             info.update(self._linear_arithmetic(inp[0].flatten(), module, channel, before, before_shape))
         elif _running_batch_norm(module) and inp is not None and inp.ndim == out.ndim:
-            info.update(_batch_norm_arithmetic(inp[(0, channel, *at[2:])], module, channel))
+            info.update(_batch_norm_arithmetic(inp[(0, channel, *at[2:])], module, channel, spatial=out.ndim == 4))
         else:
             info["kind"] = "other"
         if info["last"]:

@@ -327,15 +327,17 @@ function linearView(info, body) {
 const signed = (v) => `${v < 0 ? "−" : "+"} ${fmt(Math.abs(v), 4)}`;
 
 function batchNormView(info, body) {
-  const sd = Math.sqrt(info.var + info.eps);
+  const scale = info.affine
+    ? "then scaled by γ and shifted by β, both learned"
+    : "with no learned scale or shift (γ = 1, β = 0)";
   body.appendChild(el("p", "note",
     `Batch norm at test time: the value is standardized with its channel's mean and variance over ` +
-    `the training data (running averages kept during training, fixed now), then scaled by γ and ` +
-    `shifted by β, both learned. The same four numbers serve every position of map ${info.channel}.`));
+    `the training data (running averages kept during training, fixed now), ${scale}.` +
+    (info.spatial ? ` The same numbers serve every position of map ${info.channel}.` : "")));
   body.appendChild(formula([
     `input x = ${fmt(info.input, 4)}   (what this layer reads here)`,
     `running mean μ = ${fmt(info.mean, 4)}, running variance σ² = ${fmt(info.var, 4)}, ε = ${info.eps}`,
-    `standardized x̂ = (x − μ) / √(σ² + ε) = (${fmt(info.input, 4)} ${signed(-info.mean)}) / ${fmt(sd, 4)} = ${fmt(info.normalized, 4)}`,
+    `standardized x̂ = (x − μ) / √(σ² + ε) = (${fmt(info.input, 4)} ${signed(-info.mean)}) / ${Number(info.std.toPrecision(4))} = ${fmt(info.normalized, 4)}`,
     `scale and shift γ·x̂ + β = ${fmt(info.gamma, 4)} × ${fmt(info.normalized, 4)} ${signed(info.beta)} = ${fmt(info.sum, 4)}   (the layer's output: ${fmt(info.output, 4)})`,
     activationLine(info),
   ]));
