@@ -128,7 +128,7 @@ def test_the_page_shows_a_batch_norm_units_arithmetic(race_inspector, serve_insp
             def signed(v: float) -> str:
                 return f"{'−' if v < 0 else '+'} {abs(v):.4f}"
 
-            assert lines[0].startswith(f"input x = {f(u['input'])} ")
+            assert lines[0].startswith(f"batch norm: x = {f(u['input'])} ")
             assert lines[1] == f"running mean μ = {f(u['mean'])}, running variance σ² = {f(u['var'])}, ε = 0.00001"
             std = float(f"{u['std']:.4g}")
             assert lines[2] == (

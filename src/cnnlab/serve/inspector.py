@@ -33,6 +33,9 @@ RELOAD_EVERY = 1.0  # seconds between looks at the run folder for new weights
 MISTAKES_SHOWN = 60  # misclassified test images sent to the page
 
 
+ACTIVATION_MODULES = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid, nn.Hardtanh, nn.ReLU6)
+
+
 def _running_batch_norm(module: nn.Module) -> TypeGuard[nn.modules.batchnorm._BatchNorm]:
     """Batch norm that normalizes by its running statistics on the page (eval mode, tracked)."""
     return (
@@ -102,6 +105,17 @@ def _conv_spec(module: nn.Module) -> ConvSpec | None:
     if isinstance(weight, Tensor):
         return weight, getattr(module, "bias", None), (1, 1), (0, 0), (1, 1), 1
     return None
+
+
+def _conv_bn_block(module: nn.Module) -> tuple[nn.Module, nn.modules.batchnorm._BatchNorm, nn.Module] | None:
+    """(conv, batch norm, activation) of a block that is exactly conv → batch norm (running statistics) →
+    an elementwise activation (``ConvBNReLU``), else None."""
+    if not isinstance(module, nn.Sequential) or len(module) != 3:
+        return None
+    conv, bn, act = module
+    if _conv_spec(conv) is None or not _running_batch_norm(bn) or not isinstance(act, ACTIVATION_MODULES):
+        return None
+    return conv, bn, act
 
 
 def _pool_spec(module: nn.Module):
@@ -276,9 +290,21 @@ class Inspector:
         }
         inp = p.inputs.get(layer)
         conv, pool = _conv_spec(module), _pool_spec(module)
+        block = _conv_bn_block(module)
         if conv is not None and inp is not None and inp.ndim == 4:
             info.update(self._conv_arithmetic(inp[0], conv, channel, y, x))
             info["output_map"] = {"shape": list(out.shape[2:]), "data": packed(out[0, channel])}
+        elif block is not None and inp is not None and inp.ndim == 4:
+            # conv → batch norm → activation in one layer (mnist-best's ConvBNReLU): the conv's
+            # arithmetic on the block's input, then batch norm's on the conv's sum
+            spec = _conv_spec(block[0])
+            assert spec is not None
+            weight, bias, stride, pad, dil, groups = spec
+            summed = F.conv2d(inp.to(weight.dtype), weight, bias, stride, pad, dil, groups)  # (1, O, H', W')
+            info.update(self._conv_arithmetic(inp[0], spec, channel, y, x))
+            info["output_map"] = {"shape": list(summed.shape[2:]), "data": packed(summed[0, channel])}
+            info["batchnorm"] = _batch_norm_arithmetic(summed[0, channel, y, x], block[1], channel)
+            info["activation_type"] = type(block[2]).__name__
         elif pool is not None and inp is not None and inp.ndim == 4:
             info.update(self._pool_arithmetic(inp[0], pool, channel, y, x))
         elif isinstance(module, nn.Linear) and inp is not None:
@@ -398,7 +424,9 @@ class Inspector:
     def first_filters(self) -> dict[str, Any] | None:
         """The first convolution's weights (O, I, kh, kw): they change most visibly while training."""
         for name in self.layers:
-            conv = _conv_spec(get_layer(self.model, name))
+            module = get_layer(self.model, name)
+            block = _conv_bn_block(module)  # a conv → BN → activation block: its conv's filters
+            conv = _conv_spec(module if block is None else block[0])
             if conv is not None:
                 with self._lock:
                     w = conv[0].detach()

@@ -137,7 +137,7 @@ function convView(info, body) {
   outBox.appendChild(outCv);
   const cursor = markIn(outBox, "unit");
   const outScale = scaleOf(out);
-  anim.appendChild(figure(`${info.layer} map ${info.channel} (before the activation)`, outBox, legend(outScale)));
+  anim.appendChild(figure(`${info.layer} map ${info.channel} (${info.batchnorm ? "the conv's sums, before batch norm" : "before the activation"})`, outBox, legend(outScale)));
   const rf = receptiveField(info, local.length > 4 ? 84 : 112);
   if (rf) anim.appendChild(rf);
   body.appendChild(anim);
@@ -176,7 +176,7 @@ function convView(info, body) {
       local.length === 1
         ? `  Σ window × weights = ${fmt(parts[0], 4)}`
         : `  Σ over ${local.length} maps of Σ window × weights = ${parts.map((v) => fmt(v, 3)).join(" + ")}`,
-      `  + bias ${fmt(info.bias, 4)} = ${fmt(out[p.step], 4)}${after ? `   → activation function → ${fmt(after[info.channel * n + p.step], 4)}` : ""}`,
+      `  + bias ${fmt(info.bias, 4)} = ${fmt(out[p.step], 4)}${after ? `   → ${info.batchnorm ? `batch norm, ${info.activation_type}` : "activation function"} → ${fmt(after[info.channel * n + p.step], 4)}` : ""}`,
     ];
     text.textContent = lines.join("\n");
   }
@@ -210,7 +210,7 @@ function convView(info, body) {
   body.dataset.maxDiff = String(diff);
 
   const flip = el("p", "note");
-  flip.textContent = `PyTorch's conv2d slides the weights without flipping them (cross-correlation), so the learned weights are already the lecture's flipped kernel: the convolution kernel w is these weights turned 180°. The map built here in the browser matches the layer's own output to ${diff.toExponential(1)}.`;
+  flip.textContent = `PyTorch's conv2d slides the weights without flipping them (cross-correlation), so the learned weights are already the lecture's flipped kernel: the convolution kernel w is these weights turned 180°. The map built here in the browser matches the ${info.batchnorm ? "conv's" : "layer's"} own output to ${diff.toExponential(1)}.`;
   body.appendChild(flip);
 
   body.appendChild(el("h3", null, `The arithmetic at the chosen unit (${info.y}, ${info.x})`));
@@ -221,8 +221,12 @@ function convView(info, body) {
   });
   const total = info.per_channel.reduce((a, b) => a + b, 0);
   lines.push(`Σ window × weights = ${fmt(total, 4)}`);
-  lines.push(`+ bias ${fmt(info.bias, 4)} = ${fmt(info.sum, 4)}   (the layer's output: ${fmt(info.output, 4)})`);
-  lines.push(activationLine(info));
+  const bn = info.batchnorm;
+  lines.push(`+ bias ${fmt(info.bias, 4)} = ${fmt(info.sum, 4)}   (${bn ? "the conv's sum, before batch norm" : `the layer's output: ${fmt(info.output, 4)}`})`);
+  if (bn) {
+    lines.push(...batchNormLines(bn, "the conv's sum"));
+    lines.push(`${info.activation_type}(${fmt(bn.sum, 4)}) = ${fmt(info.output, 4)}   (the block's output; the next layer reads this)`);
+  } else lines.push(activationLine(info));
   body.appendChild(formula(lines));
 }
 
@@ -326,6 +330,16 @@ function linearView(info, body) {
 // "+ 0.25" or "− 0.25": a term added, its sign folded into the operator
 const signed = (v) => `${v < 0 ? "−" : "+"} ${fmt(Math.abs(v), 4)}`;
 
+// batch norm's four steps for one unit; b: the server's batch-norm arithmetic
+function batchNormLines(b, what) {
+  return [
+    `batch norm: x = ${fmt(b.input, 4)}   (${what})`,
+    `running mean μ = ${fmt(b.mean, 4)}, running variance σ² = ${fmt(b.var, 4)}, ε = ${b.eps}`,
+    `standardized x̂ = (x − μ) / √(σ² + ε) = (${fmt(b.input, 4)} ${signed(-b.mean)}) / ${Number(b.std.toPrecision(4))} = ${fmt(b.normalized, 4)}`,
+    `scale and shift γ·x̂ + β = ${fmt(b.gamma, 4)} × ${fmt(b.normalized, 4)} ${signed(b.beta)} = ${fmt(b.sum, 4)}`,
+  ];
+}
+
 function batchNormView(info, body) {
   const scale = info.affine
     ? "then scaled by γ and shifted by β, both learned"
@@ -334,13 +348,9 @@ function batchNormView(info, body) {
     `Batch norm at test time: the value is standardized with its channel's mean and variance over ` +
     `the training data (running averages kept during training, fixed now), ${scale}.` +
     (info.spatial ? ` The same numbers serve every position of map ${info.channel}.` : "")));
-  body.appendChild(formula([
-    `input x = ${fmt(info.input, 4)}   (what this layer reads here)`,
-    `running mean μ = ${fmt(info.mean, 4)}, running variance σ² = ${fmt(info.var, 4)}, ε = ${info.eps}`,
-    `standardized x̂ = (x − μ) / √(σ² + ε) = (${fmt(info.input, 4)} ${signed(-info.mean)}) / ${Number(info.std.toPrecision(4))} = ${fmt(info.normalized, 4)}`,
-    `scale and shift γ·x̂ + β = ${fmt(info.gamma, 4)} × ${fmt(info.normalized, 4)} ${signed(info.beta)} = ${fmt(info.sum, 4)}   (the layer's output: ${fmt(info.output, 4)})`,
-    activationLine(info),
-  ]));
+  const lines = batchNormLines(info, "what this layer reads here");
+  lines[3] += `   (the layer's output: ${fmt(info.output, 4)})`;
+  body.appendChild(formula([...lines, activationLine(info)]));
   const field = receptiveField(info);
   if (field) {
     const row = el("div", "unit-row");
