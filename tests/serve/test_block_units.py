@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from tests.serve.page_tools import CHROMIUM, click_unit, load_test_image
 from torch import nn
 
-from cnnlab.serve.inspector import Inspector, _conv_bn_block
+from cnnlab.serve.inspector import Inspector, _batch_norm_arithmetic, _conv_bn_block
 from cnnlab.train.run import config_for, run_training
 
 
@@ -47,6 +47,8 @@ def test_a_block_unit_is_conv_then_batch_norm_then_relu(best_inspector):
         assert u["output"] == pytest.approx(max(0.0, float(bn[0, c, y, xx])), abs=1e-4)
         assert u["output"] == pytest.approx(float(block(x)[0, c, y, xx]), abs=1e-5)
         assert u["output_map"]["shape"] == [14, 14]  # the conv's map, which the browser rebuilds
+        got = np.frombuffer(base64.b64decode(u["output_map"]["data"]), dtype="<f4").reshape(14, 14)
+        np.testing.assert_allclose(got, conv[0, c].numpy(), atol=1e-5)
 
 
 def test_the_first_filters_of_a_net_of_blocks_are_its_first_blocks_conv(best_inspector):
@@ -68,6 +70,24 @@ def test_only_conv_batch_norm_activation_blocks_are_explained_so():
     assert _conv_bn_block(nn.Sequential(conv, nn.BatchNorm2d(3).train(), relu)) is None  # batch statistics
     assert _conv_bn_block(nn.Sequential(conv, bn, nn.MaxPool2d(2))) is None  # not elementwise
     assert _conv_bn_block(conv) is None
+    reflect = nn.Conv2d(2, 3, 3, padding=1, padding_mode="reflect")  # the arithmetic pads with zeros
+    assert _conv_bn_block(nn.Sequential(reflect, bn, relu)) is None
+
+
+def test_batch_norm_without_affine_after_a_grouped_strided_conv():
+    """affine=False: γ = 1 and β = 0, against the block's own batch norm on its conv's output (a
+    conv with bias, stride 2 and groups 2)."""
+    torch.manual_seed(0)
+    block = nn.Sequential(nn.Conv2d(4, 6, 3, stride=2, padding=1, groups=2), nn.BatchNorm2d(6, affine=False), nn.ReLU())
+    block[1].running_mean.normal_()
+    block[1].running_var.uniform_(0.5, 2.0)
+    block.eval()
+    x = torch.randn(1, 4, 9, 9)
+    with torch.no_grad():
+        conv = block[0](x)
+        b = _batch_norm_arithmetic(conv[0, 5, 2, 3], block[1], 5)
+        assert b["affine"] is False and (b["gamma"], b["beta"]) == (1.0, 0.0)
+        assert b["sum"] == pytest.approx(float(block[1](conv)[0, 5, 2, 3]), abs=1e-5)
 
 
 @pytest.mark.skipif(

@@ -33,7 +33,18 @@ RELOAD_EVERY = 1.0  # seconds between looks at the run folder for new weights
 MISTAKES_SHOWN = 60  # misclassified test images sent to the page
 
 
-ACTIVATION_MODULES = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid, nn.Hardtanh, nn.ReLU6)
+ACTIVATION_MODULES = (
+    nn.ReLU,
+    nn.LeakyReLU,
+    nn.ELU,
+    nn.GELU,
+    nn.SiLU,
+    nn.Mish,
+    nn.Hardswish,
+    nn.Tanh,
+    nn.Sigmoid,
+    nn.Hardtanh,
+)
 
 
 def _running_batch_norm(module: nn.Module) -> TypeGuard[nn.modules.batchnorm._BatchNorm]:
@@ -98,7 +109,8 @@ ConvSpec = tuple[Tensor, Tensor | None, tuple[int, ...], tuple[int, ...], tuple[
 
 def _conv_spec(module: nn.Module) -> ConvSpec | None:
     """(weight (O, I/groups, kh, kw), bias, stride, padding, dilation, groups) of a conv-like layer, else None."""
-    if isinstance(module, nn.Conv2d) and isinstance(module.padding, tuple):
+    # zero padding only: the arithmetic pads with zeros (reflect, replicate, circular are not shown)
+    if isinstance(module, nn.Conv2d) and isinstance(module.padding, tuple) and module.padding_mode == "zeros":
         return module.weight, module.bias, module.stride, module.padding, module.dilation, module.groups
     dense = getattr(module, "dense_weight", None)
     weight = dense() if callable(dense) else None  # PartialConv2d (lenet5-1998): Table I's zeros included
@@ -299,8 +311,7 @@ class Inspector:
             # arithmetic on the block's input, then batch norm's on the conv's sum
             spec = _conv_spec(block[0])
             assert spec is not None
-            weight, bias, stride, pad, dil, groups = spec
-            summed = F.conv2d(inp.to(weight.dtype), weight, bias, stride, pad, dil, groups)  # (1, O, H', W')
+            summed = block[0](inp)  # (1, O, H', W'): the conv's own output, which the browser rebuilds
             info.update(self._conv_arithmetic(inp[0], spec, channel, y, x))
             info["output_map"] = {"shape": list(summed.shape[2:]), "data": packed(summed[0, channel])}
             info["batchnorm"] = _batch_norm_arithmetic(summed[0, channel, y, x], block[1], channel)

@@ -225,7 +225,9 @@ function convView(info, body) {
   lines.push(`+ bias ${fmt(info.bias, 4)} = ${fmt(info.sum, 4)}   (${bn ? "the conv's sum, before batch norm" : `the layer's output: ${fmt(info.output, 4)}`})`);
   if (bn) {
     lines.push(...batchNormLines(bn, "the conv's sum"));
-    lines.push(`${info.activation_type}(${fmt(bn.sum, 4)}) = ${fmt(info.output, 4)}   (the block's output; the next layer reads this)`);
+    const changed = Math.abs(info.activation - info.output) > 1e-6; // something between the block and the next layer
+    lines.push(`${info.activation_type}(${fmt(bn.sum, 4)}) = ${fmt(info.output, 4)}   (the block's output${changed ? "" : "; the next layer reads this"})`);
+    if (changed) lines.push(activationLine(info));
   } else lines.push(activationLine(info));
   body.appendChild(formula(lines));
 }
@@ -336,7 +338,9 @@ function batchNormLines(b, what) {
     `batch norm: x = ${fmt(b.input, 4)}   (${what})`,
     `running mean μ = ${fmt(b.mean, 4)}, running variance σ² = ${fmt(b.var, 4)}, ε = ${b.eps}`,
     `standardized x̂ = (x − μ) / √(σ² + ε) = (${fmt(b.input, 4)} ${signed(-b.mean)}) / ${Number(b.std.toPrecision(4))} = ${fmt(b.normalized, 4)}`,
-    `scale and shift γ·x̂ + β = ${fmt(b.gamma, 4)} × ${fmt(b.normalized, 4)} ${signed(b.beta)} = ${fmt(b.sum, 4)}`,
+    b.affine
+      ? `scale and shift γ·x̂ + β = ${fmt(b.gamma, 4)} × ${fmt(b.normalized, 4)} ${signed(b.beta)} = ${fmt(b.sum, 4)}`
+      : `no learned scale or shift (γ = 1, β = 0): x̂ = ${fmt(b.sum, 4)}`,
   ];
 }
 
