@@ -166,8 +166,8 @@ def examples_figure(images_u8, top: TopExamples, title: str = "") -> Figure:
         fig.suptitle(title, fontsize=9)
     # one row (fc units: no fields, so no second row): the title gets its own 0.3 inch strip,
     # left to tight_layout the tiles' captions ran into it
-    top = 1 - 0.3 / fig.get_figheight() if title and rows == 1 else 1
-    fig.tight_layout(pad=0.3, rect=(0, 0, 1, top))
+    upper = 1 - 0.3 / fig.get_figheight() if title and rows == 1 else 1.0
+    fig.tight_layout(pad=0.3, rect=(0, 0, 1, upper))
     return fig
 
 
