@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -67,6 +68,11 @@ def test_layers_examples_features_saliency(trained_lenet, tmp_path):
         "viz", "saliency", str(trained_lenet), "--index", "3", "--smoothgrad", "4", "-o", str(tmp_path / "sal.png")
     )
     assert sal.returncode == 0, sal.stderr
+    # labelled: a title above and a label under each of the three tiles (the bare strip was one
+    # row of tiles, as tall as a tile), on white
+    png = np.asarray(Image.open(tmp_path / "sal.png").convert("L"))
+    tile = png.shape[1] // 3
+    assert png.shape[0] > tile + 30 and png[:8].min() > 200 and png[-8:].mean() > 200
 
 
 def test_cli_errors(trained_lenet, tmp_path):

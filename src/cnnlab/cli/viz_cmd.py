@@ -245,8 +245,7 @@ def saliency(
 ) -> None:
     """The gradient of a class score with respect to the input, and SmoothGrad, as an overlay PNG."""
     from cnnlab.data import ImageTensors
-    from cnnlab.viz import images
-    from cnnlab.viz.saliency import saliency_figure
+    from cnnlab.viz.saliency import saliency_picture
 
     outputs.output_file(out, "-o")
     checks.at_least(smoothgrad, 0, "--smoothgrad")
@@ -260,8 +259,8 @@ def saliency(
         )
     if not 0 <= index < len(test):
         raise CnnlabError(f"--index {index} is out of range: the test set has {len(test)} images (0-{len(test) - 1})")
-    pic, pred, target = saliency_figure(s.model, test, index, class_, smooth=smoothgrad)
-    images.save_png(pic, out)
+    pic, pred, target = saliency_picture(s.model, test, index, class_, smooth=smoothgrad)
+    pic.save(out, overwrite=True)  # -o names the file to write, as every viz command's does (checked above)
     if not quiet:
         info(
             f"wrote {out}: test image {index} (label {int(test.labels[index])}, predicted {pred}), saliency of class {target}"

@@ -95,12 +95,21 @@ def saliency_panel(model: nn.Module, data, index: int, target: int | None = None
     >>> saliency_panel(create("lenet5"), digits, 0, target=1, smooth=2)   # doctest: +ELLIPSIS
     <Picture ...: image 0: why class 1? (predicted ...)>
     """
+    return saliency_picture(model, data, index, target, smooth)[0]
+
+
+def saliency_picture(
+    model: nn.Module, data, index: int, target: int | None = None, smooth: int = 25
+) -> tuple[Picture, int, int]:
+    """:func:`saliency_panel`'s picture, with the predicted and the explained class
+    (``cnnlab viz saliency`` writes it)."""
     tiles, pred, target = _tiles(model, data, index, target, smooth)
     classes = list(getattr(data, "classes", ()) or ())
     name = lambda c: f"{c} ({classes[c]})" if c < len(classes) and classes[c] != str(c) else str(c)  # noqa: E731
     labels = ["image", "gradient"] + ([f"SmoothGrad ({smooth})"] if smooth else [])
     title = f"image {index}: why class {name(target)}? (predicted {name(pred)})"
-    return Picture(compose([to_rgb(t, signed=False, peak=1.0) for t in tiles], labels, title), title)
+    picture = Picture(compose([to_rgb(t, signed=False, peak=1.0) for t in tiles], labels, title), title)
+    return picture, pred, target
 
 
 def saliency_figure(
