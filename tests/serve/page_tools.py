@@ -2,9 +2,33 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 
+import pytest
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None, reason="chromium is not installed (apt-get install chromium); .ci/run installs it"
+)
+
+
+@contextlib.contextmanager
+def opened_page(server, layer: str):
+    """A fresh Chromium page (1440×900) on ``server``'s app, once ``layer``'s maps are drawn:
+    yields (page, errors), ``errors`` collecting the page's uncaught exceptions."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 900})
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(server[0] + "/")
+            page.wait_for_selector(f".map[data-layer='{layer}']")
+            yield page, errors
+        finally:
+            browser.close()
 
 
 def load_test_image(page, server, index: int) -> int:

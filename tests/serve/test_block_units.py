@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from tests.serve.page_tools import CHROMIUM, click_unit, load_test_image
+from tests.serve.page_tools import click_unit, load_test_image, needs_chromium, opened_page
 from torch import nn
 
 from cnnlab.serve.inspector import Inspector, _batch_norm_arithmetic, _conv_bn_block
@@ -90,30 +90,18 @@ def test_batch_norm_without_affine_after_a_grouped_strided_conv():
         assert b["sum"] == pytest.approx(float(block[1](conv)[0, 5, 2, 3]), abs=1e-5)
 
 
-@pytest.mark.skipif(
-    CHROMIUM is None, reason="chromium is not installed (apt-get install chromium); .ci/run installs it"
-)
+@needs_chromium
 def test_the_page_rebuilds_the_conv_and_shows_batch_norm_and_relu(best_inspector, serve_inspector):
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with serve_inspector(best_inspector) as server, sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            page = browser.new_page(viewport={"width": 1440, "height": 900})
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(server[0] + "/")
-            page.wait_for_selector(".map[data-layer='block2']")
-            load_test_image(page, server, 0)
-            click_unit(page, "block2", 5, 6, 7)
-            page.wait_for_selector("#unit-body .anim")
-            assert float(page.get_attribute("#unit-body", "data-max-diff")) < 1e-4  # the browser's conv = torch's
-            u = best_inspector.unit(best_inspector.test_images.native(0)[0], "block2", 5, 6, 7)
-            b = u["batchnorm"]
-            lines = page.inner_text("#unit-body .formula").splitlines()
-            assert f"= {u['sum']:.4f}   (the conv's sum, before batch norm)" in lines[-6]
-            assert lines[-5].startswith(f"batch norm: x = {b['input']:.4f} ")
-            assert lines[-2].endswith(f"= {b['sum']:.4f}")
-            assert lines[-1].startswith(f"ReLU({b['sum']:.4f}) = {u['output']:.4f}")
-            assert not errors, errors
-        finally:
-            browser.close()
+    with serve_inspector(best_inspector) as server, opened_page(server, "block2") as (page, errors):
+        load_test_image(page, server, 0)
+        click_unit(page, "block2", 5, 6, 7)
+        page.wait_for_selector("#unit-body .anim")
+        assert float(page.get_attribute("#unit-body", "data-max-diff")) < 1e-4  # the browser's conv = torch's
+        u = best_inspector.unit(best_inspector.test_images.native(0)[0], "block2", 5, 6, 7)
+        b = u["batchnorm"]
+        lines = page.inner_text("#unit-body .formula").splitlines()
+        assert f"= {u['sum']:.4f}   (the conv's sum, before batch norm)" in lines[-6]
+        assert lines[-5].startswith(f"batch norm: x = {b['input']:.4f} ")
+        assert lines[-2].endswith(f"= {b['sum']:.4f}")
+        assert lines[-1].startswith(f"ReLU({b['sum']:.4f}) = {u['output']:.4f}")
+        assert not errors, errors

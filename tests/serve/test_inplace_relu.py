@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from tests.serve.page_tools import CHROMIUM, click_unit, load_test_image
+from tests.serve.page_tools import click_unit, load_test_image, needs_chromium, opened_page
 from torch import nn
 
 from cnnlab.serve.inspector import Inspector, _batch_norm_arithmetic, _running_batch_norm
@@ -103,46 +103,34 @@ def _check_batch_norm_unit(ins, model):
         assert u["output"] == pytest.approx(float(ref[0, c, y, xx]), abs=1e-4)
 
 
-@pytest.mark.skipif(
-    CHROMIUM is None, reason="chromium is not installed (apt-get install chromium); .ci/run installs it"
-)
+@needs_chromium
 def test_the_page_shows_a_batch_norm_units_arithmetic(race_inspector, serve_inspector):
     """In Chromium: clicking a bn1 unit shows its numbers, as the API gives them, in the formula."""
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with serve_inspector(race_inspector) as server, sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            page = browser.new_page(viewport={"width": 1440, "height": 900})
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(server[0] + "/")
-            page.wait_for_selector(".map[data-layer='bn1']")
-            load_test_image(page, server, 0)
-            click_unit(page, "bn1", 3, 4, 5)
-            lines = page.inner_text("#unit-body .formula").splitlines()
-            u = race_inspector.unit(race_inspector.test_images.native(0)[0], "bn1", 3, 4, 5)
+    with serve_inspector(race_inspector) as server, opened_page(server, "bn1") as (page, errors):
+        load_test_image(page, server, 0)
+        click_unit(page, "bn1", 3, 4, 5)
+        lines = page.inner_text("#unit-body .formula").splitlines()
+        u = race_inspector.unit(race_inspector.test_images.native(0)[0], "bn1", 3, 4, 5)
 
-            def f(v: float) -> str:  # the page's fmt(v, 4)
-                return f"{v:.4f}"
+        def f(v: float) -> str:  # the page's fmt(v, 4)
+            return f"{v:.4f}"
 
-            def signed(v: float) -> str:
-                return f"{'−' if v < 0 else '+'} {abs(v):.4f}"
+        def signed(v: float) -> str:
+            return f"{'−' if v < 0 else '+'} {abs(v):.4f}"
 
-            assert lines[0].startswith(f"batch norm: x = {f(u['input'])} ")
-            assert lines[1] == f"running mean μ = {f(u['mean'])}, running variance σ² = {f(u['var'])}, ε = 0.00001"
-            std = float(f"{u['std']:.4g}")
-            assert lines[2] == (
-                f"standardized x̂ = (x − μ) / √(σ² + ε) = ({f(u['input'])} {signed(-u['mean'])}) / {std:g} "
-                f"= {f(u['normalized'])}"
-            )
-            assert lines[3] == (
-                f"scale and shift γ·x̂ + β = {f(u['gamma'])} × {f(u['normalized'])} {signed(u['beta'])} "
-                f"= {f(u['sum'])}   (the layer's output: {f(u['output'])})"
-            )
-            assert page.inner_text("#unit-title").startswith("bn1 (BatchNorm2d) map 3, unit (4, 5)")
-            assert not errors, errors
-        finally:
-            browser.close()
+        assert lines[0].startswith(f"batch norm: x = {f(u['input'])} ")
+        assert lines[1] == f"running mean μ = {f(u['mean'])}, running variance σ² = {f(u['var'])}, ε = 0.00001"
+        std = float(f"{u['std']:.4g}")
+        assert lines[2] == (
+            f"standardized x̂ = (x − μ) / √(σ² + ε) = ({f(u['input'])} {signed(-u['mean'])}) / {std:g} "
+            f"= {f(u['normalized'])}"
+        )
+        assert lines[3] == (
+            f"scale and shift γ·x̂ + β = {f(u['gamma'])} × {f(u['normalized'])} {signed(u['beta'])} "
+            f"= {f(u['sum'])}   (the layer's output: {f(u['output'])})"
+        )
+        assert page.inner_text("#unit-title").startswith("bn1 (BatchNorm2d) map 3, unit (4, 5)")
+        assert not errors, errors
 
 
 def test_batch_norm_arithmetic_for_1d_and_without_affine():

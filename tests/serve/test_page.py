@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from tests.serve.page_tools import CHROMIUM, click_unit, content_box, load_test_image, map_grid
+from tests.serve.page_tools import CHROMIUM, click_unit, content_box, load_test_image, map_grid, needs_chromium
 
 from cnnlab.serve.digit import encode_png
 
@@ -24,9 +24,7 @@ ARTIFACTS = ROOT / "build" / "test-artifacts"
 AXE = ROOT / "build" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
 WIDTHS = [(390, 844), (768, 1024), (1024, 768), (1440, 900), (1920, 1080)]
 
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="chromium is not installed (apt-get install chromium); .ci/run installs it"
-)
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
